@@ -1,0 +1,1 @@
+//! coco-client (being written).

@@ -1,0 +1,1 @@
+//! coco-host (being written).

@@ -1,0 +1,1 @@
+//! coco-kv (being written).

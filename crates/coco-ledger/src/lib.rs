@@ -1,0 +1,1 @@
+//! coco-ledger (being written).

@@ -1,0 +1,1 @@
+//! coco-merkle (being written).

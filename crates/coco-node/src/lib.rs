@@ -1,0 +1,1 @@
+//! coco-node (being written).

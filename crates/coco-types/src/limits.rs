@@ -1,0 +1,104 @@
+//! Every bound a node enforces, in one validated struct.
+//!
+//! A node reads these from its TOML configuration (`[limits]`) and calls
+//! [`Limits::validate`] before it starts; nothing else in Coco invents a bound.
+
+use serde::{Deserialize, Serialize};
+
+/// The bounds a node enforces on its inputs, queues and files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest HTTP request body accepted, in bytes (413 beyond).
+    pub request_body_bytes_max: u64,
+    /// Largest serialised write set of one transaction, in bytes.
+    pub write_set_bytes_max: u64,
+    /// Concurrent client sessions (TLS connections); further connections wait in the
+    /// kernel's accept queue.
+    pub sessions_max: u64,
+    /// Transactions executed but not yet covered by a durable signature; writes beyond
+    /// get 503 until the ledger catches up.
+    pub pending_txs_max: u64,
+    /// A signature transaction is emitted after this many transactions…
+    pub sig_tx_interval: u64,
+    /// …or after this many milliseconds with unsigned transactions, whichever first.
+    pub sig_ms_interval: u64,
+    /// A ledger chunk is closed (at the next signature) once it reaches this size.
+    pub ledger_chunk_bytes: u64,
+    /// Re-executions of a handler whose transaction conflicted before it gives up.
+    pub tx_retries_max: u64,
+    /// Items returned by one page of a range listing.
+    pub page_items_max: u64,
+    /// Longest a commit-blocking request waits for its commit, in milliseconds.
+    pub commit_wait_ms_max: u64,
+}
+
+/// Why a set of limits was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limit {name} = {value} is out of range [{min}, {max}]")]
+pub struct LimitsError {
+    /// The offending field.
+    pub name: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// Smallest accepted value.
+    pub min: u64,
+    /// Largest accepted value.
+    pub max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_body_bytes_max: 1 << 20,
+            write_set_bytes_max: 8 << 20,
+            sessions_max: 1024,
+            pending_txs_max: 65_536,
+            sig_tx_interval: 5000,
+            sig_ms_interval: 100,
+            ledger_chunk_bytes: 5 << 20,
+            tx_retries_max: 16,
+            page_items_max: 1000,
+            commit_wait_ms_max: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks every bound against its sane range.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        let check = |name, value: u64, min, max| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(LimitsError { name, value, min, max })
+            }
+        };
+        check("request_body_bytes_max", self.request_body_bytes_max, 1024, 1 << 30)?;
+        check("write_set_bytes_max", self.write_set_bytes_max, 1024, 1 << 30)?;
+        check("sessions_max", self.sessions_max, 1, 1 << 20)?;
+        check("pending_txs_max", self.pending_txs_max, 1, 1 << 24)?;
+        check("sig_tx_interval", self.sig_tx_interval, 1, 1 << 20)?;
+        check("sig_ms_interval", self.sig_ms_interval, 1, 3_600_000)?;
+        check("ledger_chunk_bytes", self.ledger_chunk_bytes, 4096, 1 << 34)?;
+        check("tx_retries_max", self.tx_retries_max, 1, 1000)?;
+        check("page_items_max", self.page_items_max, 1, 1 << 20)?;
+        check("commit_wait_ms_max", self.commit_wait_ms_max, 1, 600_000)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zero_interval_is_not() {
+        Limits::default().validate().unwrap();
+        let limits = Limits { sig_tx_interval: 0, ..Limits::default() };
+        assert_eq!(limits.validate().unwrap_err().name, "sig_tx_interval");
+    }
+}
