@@ -20,6 +20,30 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A COSE algorithm label Coco does not accept (only ES256 and ES384 are).
+    #[error("unsupported COSE algorithm {0}")]
+    UnsupportedAlgorithm(i64),
+    /// A COSE algorithm that does not match the verifying key's curve.
+    #[error("COSE algorithm {alg} does not match the key's curve")]
+    AlgorithmMismatch {
+        /// The algorithm label in the message.
+        alg: i64,
+    },
+    /// A COSE `kid` that names a different key than the one verifying.
+    #[error("COSE kid {found:?} does not match the expected {expected:?}")]
+    KidMismatch {
+        /// The kid the verifier derived from its key or certificate.
+        expected: String,
+        /// The kid in the message (lossy UTF-8, truncated).
+        found: String,
+    },
+    /// A certificate was used outside its validity period, or was asked for one that
+    /// cannot be encoded.
+    #[error("certificate validity: {0}")]
+    Validity(&'static str),
+    /// Certificate generation failed in rcgen.
+    #[error("certificate generation failed: {0}")]
+    CertificateGeneration(String),
     /// The underlying library failed for a reason it does not disclose.
     #[error("cryptographic operation failed: {0}")]
     Internal(&'static str),

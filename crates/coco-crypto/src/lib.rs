@@ -10,9 +10,28 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod aead;
+mod cert;
+mod cose;
+mod cose_receipt;
+mod ecdsa;
 mod error;
 mod hash;
+mod pem;
 
 pub use aead::{AES_GCM_IV_BYTES, AES_GCM_TAG_BYTES, Aes256GcmKey};
+pub use cert::{Certificate, NODE_COMMON_NAME, SERVICE_COMMON_NAME, Validity};
+pub use cose::{
+    CcfSignatureHeaders, GovEnvelope, cose_signature_from_json, cose_signature_to_json,
+    parse_gov_envelope, sign_ccf_root, sign_gov_envelope, verify_ccf_root,
+};
+pub use cose_receipt::{
+    CoseReceiptInfo, LeafComponents, RECEIPT_PATH_STEPS_MAX, build_cose_receipt,
+    verify_cose_receipt,
+};
+pub use ecdsa::{CoseAlgorithm, Curve, SigningKey, VerifyingKey};
 pub use error::{Error, Result};
 pub use hash::{Sha256, hmac_sha256, sha256};
+pub use pem::{
+    PEM_LABEL_CERTIFICATE, PEM_LABEL_EC_PRIVATE_KEY, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY,
+    pem_decode, pem_decode_all, pem_encode,
+};
