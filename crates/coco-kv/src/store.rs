@@ -1,0 +1,305 @@
+//! The store: the current state, its rollback history, commit with optimistic
+//! concurrency control, ledger replay, rollback and compaction.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Mutex;
+
+use coco_types::Seqno;
+
+use crate::error::{Conflict, Error, Result};
+use crate::map_name::MapName;
+use crate::snapshot::Snapshot;
+use crate::state::State;
+use crate::tx::{RangeRead, Tx};
+use crate::write_set::WriteSet;
+
+/// Default bound on the rollback history, in seqnos above the compacted point. The node
+/// sets its own (from `Limits::pending_txs_max`) with [`Store::set_history_max`].
+pub const HISTORY_MAX_DEFAULT: u64 = 1 << 20;
+
+/// What a successful commit did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum CommitOutcome {
+    /// The transaction wrote nothing: it was validated and gets no seqno.
+    ReadOnly,
+    /// The transaction's writes were applied as `seqno`; `write_set` goes to the ledger.
+    Written {
+        /// The seqno the write set was applied at (`current_seqno` now).
+        seqno: Seqno,
+        /// The writes, for the ledger entry.
+        write_set: WriteSet,
+    },
+}
+
+/// Coco's ordered, transactional, versioned key-value store. A plain, deterministic data
+/// structure: the node wraps it in a mutex (see the crate documentation).
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The state at every seqno from `compacted` to the current seqno, oldest first; the
+    /// last entry is the current state. Persistent trees make each entry share all but
+    /// the changed paths with its neighbours.
+    history: VecDeque<State>,
+    /// The oldest seqno rollback can reach (the committed point the node reported).
+    compacted: Seqno,
+    /// Rollbacks so far; snapshots remember it so that a transaction that began before a
+    /// rollback is refused (versions above the rollback point get reused).
+    epoch: u64,
+    /// Bound on `history.len() - 1`.
+    history_max: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// An empty store at seqno 0.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::at(State::default(), Seqno(0))
+    }
+
+    pub(crate) fn at(state: State, seqno: Seqno) -> Self {
+        let mut history = VecDeque::new();
+        history.push_back(state);
+        Self { history, compacted: seqno, epoch: 0, history_max: HISTORY_MAX_DEFAULT }
+    }
+
+    /// Sets the bound on the rollback history (seqnos above the compacted point). Writes
+    /// beyond it fail with [`Error::HistoryFull`] until the node compacts.
+    ///
+    /// # Panics
+    /// If `history_max` is 0: no write could ever be applied.
+    pub fn set_history_max(&mut self, history_max: u64) {
+        assert!(history_max >= 1, "history_max must allow one write");
+        self.history_max = history_max;
+    }
+
+    /// The seqno of the last applied write set (0 for an empty store).
+    #[must_use]
+    pub fn current_seqno(&self) -> Seqno {
+        Seqno(self.compacted.0 + self.history_len())
+    }
+
+    /// The oldest seqno [`Store::rollback`] can reach.
+    #[must_use]
+    pub fn compacted_seqno(&self) -> Seqno {
+        self.compacted
+    }
+
+    fn history_len(&self) -> u64 {
+        self.history.len() as u64 - 1
+    }
+
+    fn current(&self) -> &State {
+        self.history.back().expect("history always holds the current state")
+    }
+
+    /// A read-only view of the current state; O(1).
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { state: self.current().clone(), seqno: self.current_seqno(), epoch: self.epoch }
+    }
+
+    /// Begins a transaction reading the current state; O(1).
+    #[must_use]
+    pub fn begin(&self) -> Tx {
+        Tx::new(self.snapshot())
+    }
+
+    /// Commits a transaction: validates its reads against the current state, then applies
+    /// its writes as seqno `current_seqno + 1`. Committed transactions are serializable in
+    /// seqno order.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if a key it read has another version now (written, created or
+    /// removed since its snapshot), if a range it read changed, or if the store rolled
+    /// back since it began; [`Error::HistoryFull`] if it writes and the rollback history
+    /// is full. Either way the store is unchanged.
+    pub fn commit(&mut self, tx: Tx) -> Result<CommitOutcome> {
+        self.commit_check_conflicts(&tx).map_err(|conflict| Error::Conflict(Box::new(conflict)))?;
+        if tx.writes.is_empty() {
+            return Ok(CommitOutcome::ReadOnly);
+        }
+        let seqno = self.current_seqno().next();
+        self.apply(seqno, &tx.writes)?;
+        Ok(CommitOutcome::Written { seqno, write_set: tx.writes })
+    }
+
+    fn commit_check_conflicts(&self, tx: &Tx) -> Result<(), Conflict> {
+        let read_seqno = tx.snapshot.seqno;
+        if tx.snapshot.epoch != self.epoch {
+            return Err(Conflict::RolledBack { read_seqno });
+        }
+        assert!(read_seqno <= self.current_seqno(), "snapshot from the future in one epoch");
+        let (then, now) = (&tx.snapshot.state, self.current());
+        for (map, keys) in &tx.reads.points {
+            if map_unchanged(then, now, map, read_seqno) {
+                continue;
+            }
+            for (key, read) in keys {
+                let current = now.get(map, key).map(|value| value.version);
+                if current != *read {
+                    let (map, key, read) = (map.clone(), key.clone(), *read);
+                    return Err(Conflict::Key { map, key, read, current });
+                }
+            }
+        }
+        for range in &tx.reads.ranges {
+            if !map_unchanged(then, now, &range.map, read_seqno) && range_changed(then, now, range) {
+                return Err(Conflict::Range { map: range.map.clone(), read_seqno });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a write set from the ledger (replay at start, or a backup following the
+    /// primary) without conflict checks: the primary already made those.
+    ///
+    /// # Errors
+    /// [`Error::SeqnoNotNext`] unless `seqno == current_seqno + 1`;
+    /// [`Error::HistoryFull`] when the rollback history is full. The store is unchanged.
+    pub fn apply(&mut self, seqno: Seqno, write_set: &WriteSet) -> Result<()> {
+        let expected = self.current_seqno().next();
+        if seqno != expected {
+            return Err(Error::SeqnoNotNext { got: seqno, expected });
+        }
+        if self.history_len() >= self.history_max {
+            return Err(Error::HistoryFull { max: self.history_max });
+        }
+        let mut state = self.current().clone();
+        state.apply(seqno, write_set);
+        self.history.push_back(state);
+        assert_eq!(self.current_seqno(), seqno, "apply advances by exactly one seqno");
+        Ok(())
+    }
+
+    /// Restores the state as of seqno `to`, discarding every write set after it (the node
+    /// does this when a new primary truncates uncommitted entries). Transactions begun
+    /// before a rollback that discarded anything will conflict.
+    ///
+    /// # Errors
+    /// [`Error::RollbackBelowCompacted`] below the compacted point (committed state is
+    /// never rolled back); [`Error::RollbackAboveCurrent`] past the current seqno.
+    pub fn rollback(&mut self, to: Seqno) -> Result<()> {
+        if to < self.compacted {
+            return Err(Error::RollbackBelowCompacted { to, compacted: self.compacted });
+        }
+        let current = self.current_seqno();
+        if to > current {
+            return Err(Error::RollbackAboveCurrent { to, current });
+        }
+        if to == current {
+            return Ok(());
+        }
+        let keep = usize::try_from(to.0 - self.compacted.0 + 1)
+            .expect("history length fits in memory, so its index fits usize");
+        self.history.truncate(keep);
+        self.epoch += 1;
+        assert_eq!(self.current_seqno(), to, "rollback lands exactly on its target");
+        Ok(())
+    }
+
+    /// Drops the history at and below `committed` (except the state at `committed`
+    /// itself): the node calls this as the committed point advances, after which
+    /// rolling back below `committed` is an error. Compacting to a seqno at or below the
+    /// compacted point does nothing.
+    ///
+    /// # Errors
+    /// [`Error::CompactAboveCurrent`] past the current seqno.
+    pub fn compact(&mut self, committed: Seqno) -> Result<()> {
+        let current = self.current_seqno();
+        if committed > current {
+            return Err(Error::CompactAboveCurrent { to: committed, current });
+        }
+        while self.compacted < committed {
+            self.history.pop_front();
+            self.compacted = self.compacted.next();
+        }
+        assert!(!self.history.is_empty(), "the current state is never compacted away");
+        assert_eq!(self.current_seqno(), current, "compaction keeps the current seqno");
+        Ok(())
+    }
+
+    /// Checks the store's invariants; O(keys), for tests and the simulator.
+    ///
+    /// # Panics
+    /// If an invariant is broken: the history is empty or larger than its bound, a map is
+    /// empty, or a version or last-write seqno is 0 or above the seqno of its state.
+    pub fn check_invariants(&self) {
+        assert!(!self.history.is_empty(), "history holds the current state");
+        assert!(self.history_len() <= self.history_max, "history above its bound");
+        for (offset, state) in (0_u64..).zip(&self.history) {
+            let seqno = Seqno(self.compacted.0 + offset);
+            for (name, map) in &state.maps {
+                assert!(map.last_write <= seqno, "map {name} written after {seqno}");
+            }
+        }
+        self.current().check_invariants(self.current_seqno());
+    }
+}
+
+/// Whether `map` certainly has the same entries now as in the snapshot `then`. Sound
+/// because `now` descends from `then` in one epoch: any write set touching `map` after
+/// `read_seqno` set its last write above `read_seqno`.
+fn map_unchanged(then: &State, now: &State, map: &MapName, read_seqno: Seqno) -> bool {
+    match (then.map(map), now.map(map)) {
+        (None, None) => true,
+        (Some(then), Some(now)) => then.entries.ptr_eq(&now.entries) || now.last_write <= read_seqno,
+        (None, Some(_)) | (Some(_), None) => false,
+    }
+}
+
+/// Whether any key in the range was written, created or removed between the two states:
+/// the (key, version) sequences of the range must be equal. Costs the size of the range
+/// read, which the reader already paid.
+fn range_changed(then: &State, now: &State, range: &RangeRead) -> bool {
+    let (start, end) = (as_slice_bound(&range.start), as_slice_bound(&range.end));
+    let then = then.range(&range.map, start, end).map(|(key, value)| (key, value.version));
+    let now = now.range(&range.map, start, end).map(|(key, value)| (key, value.version));
+    !then.eq(now)
+}
+
+fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    bound.as_ref().map(Vec::as_slice)
+}
+
+/// Runs `f` in a transaction against the store behind `store`, re-executing it on
+/// conflict up to `retries_max` times. This is the node's pattern: the lock is held only
+/// to begin (O(1)) and to commit; `f` runs unlocked on its own snapshot, so other
+/// transactions commit meanwhile and may make this one conflict.
+///
+/// A poisoned lock (a panic while committing) is taken over: store operations validate
+/// before they mutate, so the store is consistent even then.
+///
+/// # Errors
+/// `f`'s own error (nothing is committed); [`Error::RetriesExhausted`] after
+/// `retries_max + 1` conflicting executions; any other commit error.
+pub fn run_tx<T, E, F>(store: &Mutex<Store>, retries_max: u64, mut f: F) -> Result<(T, CommitOutcome), E>
+where
+    F: FnMut(&mut Tx) -> Result<T, E>,
+    E: From<Error>,
+{
+    let lock = || store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut attempts: u64 = 0;
+    loop {
+        attempts += 1;
+        let mut tx = lock().begin();
+        let value = f(&mut tx)?;
+        match lock().commit(tx) {
+            Ok(outcome) => return Ok((value, outcome)),
+            Err(error) if error.is_conflict() && attempts <= retries_max => {}
+            Err(error) if error.is_conflict() => return Err(Error::RetriesExhausted { attempts }.into()),
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod model_test;
