@@ -220,6 +220,9 @@ impl Certificate {
     /// [`Error::InvalidKey`] if `service_key` is not `service_cert`'s key;
     /// [`Error::CertificateGeneration`] for an invalid DNS name; as
     /// [`Self::self_signed_identity`] otherwise.
+    ///
+    /// # Panics
+    /// If rcgen's output does not verify under the service key (a bug, not an input).
     pub fn endorse_node(
         node_key: &VerifyingKey,
         service_key: &SigningKey,
@@ -238,7 +241,7 @@ impl Certificate {
                 Ok(ip) => Ok(SanType::IpAddress(ip)),
                 Err(_) => rcgen::string::Ia5String::try_from(name.as_str())
                     .map(SanType::DnsName)
-                    .map_err(|error| generation_error(error.into())),
+                    .map_err(generation_error),
             })
             .collect::<Result<_>>()?;
         params.is_ca = IsCa::ExplicitNoCa;

@@ -19,7 +19,7 @@ use coset::{AsCborValue as _, CoseSign1, Label, RegisteredLabelWithPrivate, iana
 use crate::ecdsa::{CoseAlgorithm, SigningKey, VerifyingKey};
 use crate::{Error, Result};
 
-/// CBOR tag of a COSE_Sign1 message.
+/// CBOR tag of a `COSE_Sign1` message.
 pub(crate) const TAG_COSE_SIGN1: u64 = 18;
 const HEADER_ALG: i64 = 1;
 const HEADER_KID: i64 = 4;
@@ -149,7 +149,7 @@ pub struct GovEnvelope {
     pub alg: CoseAlgorithm,
     /// The `kid` (header 4): the member id, hex SHA-256 of the member cert DER.
     pub kid: String,
-    /// `ccf.gov.msg.type`: proposal, ballot, withdrawal, ack, state_digest…
+    /// `ccf.gov.msg.type`: `proposal`, `ballot`, `withdrawal`, `ack`, `state_digest`…
     pub msg_type: String,
     /// `ccf.gov.msg.created_at`, unix seconds.
     pub created_at: u64,
@@ -246,6 +246,9 @@ pub fn sign_gov_envelope(
 
 /// The value CCF stores in `public:ccf.internal.cose_signatures`: a JSON string holding
 /// the base64 of the signature transaction's COSE Sign1.
+///
+/// # Panics
+/// Never: a string always serialises to JSON.
 #[must_use]
 pub fn cose_signature_to_json(cose: &[u8]) -> Vec<u8> {
     let text = base64::engine::general_purpose::STANDARD.encode(cose);

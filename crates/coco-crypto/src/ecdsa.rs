@@ -94,7 +94,7 @@ impl CoseAlgorithm {
     /// The algorithm for a COSE header-1 label.
     ///
     /// # Errors
-    /// [`Error::UnsupportedAlgorithm`] for any other label (ES512, EdDSA, RSA…).
+    /// [`Error::UnsupportedAlgorithm`] for any other label (ES512, `EdDSA`, RSA…).
     pub const fn from_label(label: i64) -> Result<Self> {
         match label {
             -7 => Ok(Self::Es256),
@@ -260,6 +260,9 @@ impl SigningKey {
     /// of 16 zero bytes ‖ `digest`. ECDSA uses the leftmost 384 bits of the hash as the
     /// integer z, and those leading zeros leave z equal to the 256-bit digest's integer:
     /// exactly the `Prehashed(SHA256)` signature.
+    ///
+    /// # Panics
+    /// Never: the digest length matches the algorithm and the key is valid.
     #[must_use]
     pub fn sign_prehashed_sha256(&self, digest: &Digest) -> Vec<u8> {
         let imported = match self.curve {
@@ -280,6 +283,9 @@ impl SigningKey {
 
     /// Raw `r‖s` signature over `message` with the curve's hash (ES256 or ES384), as
     /// COSE Sign1 carries it.
+    ///
+    /// # Panics
+    /// Never: signing with a valid key cannot fail.
     #[must_use]
     pub fn sign_cose(&self, message: &[u8]) -> Vec<u8> {
         let signature = self
@@ -359,6 +365,9 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// [`Error::BadSignature`] if it does not verify (including malformed DER).
+    ///
+    /// # Panics
+    /// Never: a [`Digest`] is always SHA-256's length.
     pub fn verify_prehashed_sha256(&self, digest: &Digest, der_signature: &[u8]) -> Result<()> {
         let imported = LcDigest::import_less_safe(digest.as_bytes(), &digest::SHA256)
             .expect("a Digest is 32 bytes, SHA-256's output length");

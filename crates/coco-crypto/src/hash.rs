@@ -4,6 +4,9 @@ use aws_lc_rs::{digest, hmac};
 use coco_types::Digest;
 
 /// SHA-256 of `data`.
+///
+/// # Panics
+/// Never: SHA-256 output is 32 bytes.
 #[must_use]
 pub fn sha256(data: &[u8]) -> Digest {
     let out = digest::digest(&digest::SHA256, data);
@@ -11,6 +14,9 @@ pub fn sha256(data: &[u8]) -> Digest {
 }
 
 /// HMAC-SHA256 of `data` under `key`; CCF derives commit evidence with it.
+///
+/// # Panics
+/// Never: HMAC-SHA256 output is 32 bytes.
 #[must_use]
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Digest {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -41,6 +47,9 @@ impl Sha256 {
     }
 
     /// The digest of everything fed so far.
+    ///
+    /// # Panics
+    /// Never: SHA-256 output is 32 bytes.
     #[must_use]
     pub fn finish(self) -> Digest {
         let out = self.0.finish();

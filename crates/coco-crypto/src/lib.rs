@@ -17,6 +17,8 @@ mod ecdsa;
 mod error;
 mod hash;
 mod pem;
+#[cfg(test)]
+mod test_python;
 
 pub use aead::{AES_GCM_IV_BYTES, AES_GCM_TAG_BYTES, Aes256GcmKey};
 pub use cert::{Certificate, NODE_COMMON_NAME, SERVICE_COMMON_NAME, Validity};

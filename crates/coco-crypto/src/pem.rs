@@ -17,6 +17,9 @@ pub const PEM_LABEL_EC_PRIVATE_KEY: &str = "EC PRIVATE KEY";
 pub const PEM_LABEL_PUBLIC_KEY: &str = "PUBLIC KEY";
 
 /// Armours `der` as PEM with `label`, 64 base64 characters per line, LF line endings.
+///
+/// # Panics
+/// Never: base64 output is ASCII.
 #[must_use]
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);

@@ -98,7 +98,7 @@ fn ccf_root_signature_rejects_bad_input() {
     );
     assert!(matches!(verify_ccf_root(&attached, verifying, &root()), Err(Error::Malformed { .. })));
     // Trailing bytes and garbage.
-    let mut trailing = cose.clone();
+    let mut trailing = cose;
     trailing.push(0);
     assert!(verify_ccf_root(&trailing, verifying, &root()).is_err());
     assert!(verify_ccf_root(b"", verifying, &root()).is_err());
@@ -195,7 +195,7 @@ fn gov_envelope_rejects_bad_input() {
 
     // Untagged, detached, or missing headers.
     assert!(parse_gov_envelope(&bytes[1..]).is_err());
-    let detached = encode_sign1(envelope.protected_bytes.clone(), Value::Map(vec![]), None, vec![]);
+    let detached = encode_sign1(envelope.protected_bytes, Value::Map(vec![]), None, vec![]);
     assert!(matches!(parse_gov_envelope(&detached), Err(Error::Malformed { .. })));
     let no_created_at = encode(&Value::Map(vec![
         (Value::from(1), Value::from(-35)),
@@ -229,4 +229,65 @@ fn cose_signature_json_round_trip() {
     assert_eq!(cose_signature_from_json(&json).unwrap(), cose);
     assert!(cose_signature_from_json(b"{}").is_err());
     assert!(cose_signature_from_json(b"\"!!\"").is_err());
+}
+
+/// CCF's `create_cose_sign1` (what `ccf_cose_sign1` runs) signs with our key and
+/// certificate: our parser and verifier accept it and our protected header is
+/// byte-identical; CCF's `verify_cose_sign1_with_cert` accepts ours.
+#[test]
+fn ccf_python_agrees_on_gov_envelopes() {
+    use crate::test_python::{ccf_python, run_python};
+    let Some(python) = ccf_python() else { return };
+    for (key, proposal_id) in [
+        (SigningKey::generate_p384().unwrap(), None),
+        (SigningKey::generate_p256().unwrap(), Some("0f".repeat(32))),
+    ] {
+        let cert = Certificate::self_signed_identity(&key, "member0", NOW, 365).unwrap();
+        let kid = cert.sha256_der().to_hex();
+        let msg_type = if proposal_id.is_some() { "ballot" } else { "proposal" };
+        let payload = br#"{"actions":[{"name":"set_constitution"}]}"#;
+        let ours = sign_gov_envelope(&key, &kid, msg_type, NOW, proposal_id.as_deref(), payload);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.to_pkcs8_pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.to_pem()).unwrap();
+        std::fs::write(dir.path().join("payload"), payload).unwrap();
+        std::fs::write(dir.path().join("ours.cose"), &ours).unwrap();
+        let proposal_header = proposal_id
+            .as_deref()
+            .map(|id| format!(r#"header["ccf.gov.msg.proposal_id"] = "{id}""#))
+            .unwrap_or_default();
+        let script = format!(
+            r#"
+import ccf.cose
+key = open("key.pem").read()
+cert = open("cert.pem").read()
+header = {{"ccf.gov.msg.type": "{msg_type}", "ccf.gov.msg.created_at": {NOW}}}
+{proposal_header}
+theirs = ccf.cose.create_cose_sign1(open("payload", "rb").read(), key, cert, header)
+open("theirs.cose", "wb").write(theirs)
+phdr, _, payload = ccf.cose.verify_cose_sign1_with_cert(
+    cert.encode(), open("ours.cose", "rb").read(), use_key=False)
+assert payload == open("payload", "rb").read()
+assert phdr["ccf.gov.msg.type"] == "{msg_type}", phdr
+print("ok")
+"#
+        );
+        assert_eq!(run_python(&python, &script, dir.path()).trim(), "ok");
+        let theirs = std::fs::read(dir.path().join("theirs.cose")).unwrap();
+        let envelope = parse_gov_envelope(&theirs).unwrap();
+        envelope.verify(&cert.verifying_key().unwrap()).unwrap();
+        assert_eq!(envelope.kid, kid);
+        assert_eq!(envelope.msg_type, msg_type);
+        assert_eq!(envelope.created_at, NOW);
+        assert_eq!(envelope.proposal_id, proposal_id);
+        let our_envelope = parse_gov_envelope(&ours).unwrap();
+        assert_eq!(
+            hex::encode(&envelope.protected_bytes),
+            hex::encode(&our_envelope.protected_bytes)
+        );
+        // Same bytes up to the signature.
+        let signature_bytes = key.curve().raw_signature_bytes();
+        assert_eq!(theirs.len(), ours.len());
+        assert_eq!(theirs[..theirs.len() - signature_bytes], ours[..ours.len() - signature_bytes]);
+    }
 }
