@@ -84,10 +84,7 @@ mod tests {
         let mut input = Vec::new();
         put_u64(&mut input, u64::MAX);
         let mut reader = Reader::new(&input);
-        assert_eq!(
-            reader.bytes(),
-            Err(DecodeError::Truncated { needed: u64::MAX, remaining: 0 })
-        );
+        assert_eq!(reader.bytes(), Err(DecodeError::Truncated { needed: u64::MAX, remaining: 0 }));
         let mut reader = Reader::new(&input);
         assert_eq!(
             reader.count(8),

@@ -66,7 +66,12 @@ impl Snapshot {
     #[must_use]
     pub fn prefix(&self, map: &MapName, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         let end = prefix_end(prefix);
-        self.range(map, Bound::Included(prefix), end.as_deref().map_or(Bound::Unbounded, Bound::Excluded), limit)
+        self.range(
+            map,
+            Bound::Included(prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            limit,
+        )
     }
 
     /// Up to `limit` entries of `map` after key `after` (from the start if `None`). A

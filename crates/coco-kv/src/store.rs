@@ -149,7 +149,8 @@ impl Store {
             }
         }
         for range in &tx.reads.ranges {
-            if !map_unchanged(then, now, &range.map, read_seqno) && range_changed(then, now, range) {
+            if !map_unchanged(then, now, &range.map, read_seqno) && range_changed(then, now, range)
+            {
                 return Err(Conflict::Range { map: range.map.clone(), read_seqno });
             }
         }
@@ -162,6 +163,9 @@ impl Store {
     /// # Errors
     /// [`Error::SeqnoNotNext`] unless `seqno == current_seqno + 1`;
     /// [`Error::HistoryFull`] when the rollback history is full. The store is unchanged.
+    ///
+    /// # Panics
+    /// Only on a broken internal invariant (the seqno not advancing by one).
     pub fn apply(&mut self, seqno: Seqno, write_set: &WriteSet) -> Result<()> {
         let expected = self.current_seqno().next();
         if seqno != expected {
@@ -184,6 +188,9 @@ impl Store {
     /// # Errors
     /// [`Error::RollbackBelowCompacted`] below the compacted point (committed state is
     /// never rolled back); [`Error::RollbackAboveCurrent`] past the current seqno.
+    ///
+    /// # Panics
+    /// Only on a broken internal invariant (history length and seqnos disagreeing).
     pub fn rollback(&mut self, to: Seqno) -> Result<()> {
         if to < self.compacted {
             return Err(Error::RollbackBelowCompacted { to, compacted: self.compacted });
@@ -210,6 +217,9 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::CompactAboveCurrent`] past the current seqno.
+    ///
+    /// # Panics
+    /// Only on a broken internal invariant (compaction emptying the history).
     pub fn compact(&mut self, committed: Seqno) -> Result<()> {
         let current = self.current_seqno();
         if committed > current {
@@ -248,7 +258,9 @@ impl Store {
 fn map_unchanged(then: &State, now: &State, map: &MapName, read_seqno: Seqno) -> bool {
     match (then.map(map), now.map(map)) {
         (None, None) => true,
-        (Some(then), Some(now)) => then.entries.ptr_eq(&now.entries) || now.last_write <= read_seqno,
+        (Some(then), Some(now)) => {
+            then.entries.ptr_eq(&now.entries) || now.last_write <= read_seqno
+        }
         (None, Some(_)) | (Some(_), None) => false,
     }
 }
@@ -278,7 +290,11 @@ fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 /// # Errors
 /// `f`'s own error (nothing is committed); [`Error::RetriesExhausted`] after
 /// `retries_max + 1` conflicting executions; any other commit error.
-pub fn run_tx<T, E, F>(store: &Mutex<Store>, retries_max: u64, mut f: F) -> Result<(T, CommitOutcome), E>
+pub fn run_tx<T, E, F>(
+    store: &Mutex<Store>,
+    retries_max: u64,
+    mut f: F,
+) -> Result<(T, CommitOutcome), E>
 where
     F: FnMut(&mut Tx) -> Result<T, E>,
     E: From<Error>,
@@ -292,7 +308,9 @@ where
         match lock().commit(tx) {
             Ok(outcome) => return Ok((value, outcome)),
             Err(error) if error.is_conflict() && attempts <= retries_max => {}
-            Err(error) if error.is_conflict() => return Err(Error::RetriesExhausted { attempts }.into()),
+            Err(error) if error.is_conflict() => {
+                return Err(Error::RetriesExhausted { attempts }.into());
+            }
             Err(error) => return Err(error.into()),
         }
     }

@@ -127,7 +127,12 @@ impl Tx {
     }
 
     /// Up to `limit` entries of `map` whose key starts with `prefix`.
-    pub fn prefix(&mut self, map: &MapName, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub fn prefix(
+        &mut self,
+        map: &MapName,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let end = prefix_end(prefix);
         let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         self.range(map, Bound::Included(prefix), end, limit)

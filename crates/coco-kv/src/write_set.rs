@@ -81,7 +81,8 @@ impl MapWrites {
     }
 
     fn encoded_len(&self, name: &MapName) -> u64 {
-        let writes: u64 = self.writes.iter().map(|(k, v)| 16 + k.len() as u64 + v.len() as u64).sum();
+        let writes: u64 =
+            self.writes.iter().map(|(k, v)| 16 + k.len() as u64 + v.len() as u64).sum();
         let removes: u64 = self.removes.iter().map(|k| 8 + k.len() as u64).sum();
         8 + name.as_str().len() as u64 + 8 + 8 + 8 + writes + 8 + removes
     }
@@ -159,6 +160,10 @@ impl WriteSet {
 
     /// Encodes the public and the private domain (maps split by
     /// [`MapName::is_public`]). Either may be empty.
+    ///
+    /// # Panics
+    /// Only on a broken internal invariant (an empty map entry, which the methods never
+    /// create).
     #[must_use]
     pub fn encode_domains(&self) -> (Vec<u8>, Vec<u8>) {
         let mut public = Vec::new();
@@ -194,10 +199,11 @@ impl WriteSet {
     pub fn decode_domains(public: &[u8], private: &[u8]) -> Result<Self> {
         let public = Self::decode_domain(public)?;
         let private = Self::decode_domain(private)?;
-        for (name, expected) in
-            public.maps.keys().map(|name| (name, Domain::Public)).chain(
-                private.maps.keys().map(|name| (name, Domain::Private)),
-            )
+        for (name, expected) in public
+            .maps
+            .keys()
+            .map(|name| (name, Domain::Public))
+            .chain(private.maps.keys().map(|name| (name, Domain::Private)))
         {
             if Domain::of(name) != expected {
                 return Err(Error::MapInWrongDomain(name.clone()));

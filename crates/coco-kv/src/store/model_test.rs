@@ -14,6 +14,9 @@ use super::*;
 /// Map name → key → (value, version).
 type ModelState = BTreeMap<String, BTreeMap<Vec<u8>, (Vec<u8>, u64)>>;
 
+/// A transaction's own writes: (map index, key) → value, `None` for a remove.
+type OwnWrites = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+
 const MAPS: [&str; 2] = ["public:a", "b"];
 const SLOTS: usize = 3;
 
@@ -32,10 +35,27 @@ enum Action {
 /// One operation of a transaction with what it observed.
 #[derive(Clone, Debug)]
 enum Logged {
-    Get { map: usize, key: u8, seen: Option<Vec<u8>> },
-    Put { map: usize, key: u8, value: Vec<u8> },
-    Remove { map: usize, key: u8 },
-    Range { map: usize, start: Option<u8>, end: Option<u8>, limit: usize, seen: Vec<(Vec<u8>, Vec<u8>)> },
+    Get {
+        map: usize,
+        key: u8,
+        seen: Option<Vec<u8>>,
+    },
+    Put {
+        map: usize,
+        key: u8,
+        value: Vec<u8>,
+    },
+    Remove {
+        map: usize,
+        key: u8,
+    },
+    Range {
+        map: usize,
+        start: Option<u8>,
+        end: Option<u8>,
+        limit: usize,
+        seen: Vec<(Vec<u8>, Vec<u8>)>,
+    },
 }
 
 struct Running {
@@ -57,15 +77,17 @@ struct Harness {
 
 fn action() -> impl Strategy<Value = Action> {
     let slot = 0..SLOTS;
-    let map = 0..MAPS.len();
-    let key = 0_u8..6;
+    let point = (0..SLOTS, 0..MAPS.len(), 0_u8..6);
+    let bound = || proptest::option::of(0_u8..6);
+    let range = (0..SLOTS, 0..MAPS.len(), bound(), bound(), 0_usize..4);
     prop_oneof![
         2 => slot.clone().prop_map(|slot| Action::Begin { slot }),
-        3 => (slot.clone(), map.clone(), key.clone()).prop_map(|(slot, map, key)| Action::Get { slot, map, key }),
-        3 => (slot.clone(), map.clone(), key.clone()).prop_map(|(slot, map, key)| Action::Put { slot, map, key }),
-        1 => (slot.clone(), map.clone(), key.clone()).prop_map(|(slot, map, key)| Action::Remove { slot, map, key }),
-        2 => (slot.clone(), map, proptest::option::of(key.clone()), proptest::option::of(key), 0_usize..4)
-            .prop_map(|(slot, map, start, end, limit)| Action::Range { slot, map, start, end, limit }),
+        3 => point.clone().prop_map(|(slot, map, key)| Action::Get { slot, map, key }),
+        3 => point.clone().prop_map(|(slot, map, key)| Action::Put { slot, map, key }),
+        1 => point.prop_map(|(slot, map, key)| Action::Remove { slot, map, key }),
+        2 => range.prop_map(|(slot, map, start, end, limit)| {
+            Action::Range { slot, map, start, end, limit }
+        }),
         3 => slot.prop_map(|slot| Action::Commit { slot }),
         1 => (0_u64..4).prop_map(|back| Action::Rollback { back }),
         1 => (0_u64..4).prop_map(|back| Action::Compact { back }),
@@ -77,13 +99,20 @@ fn name(map: usize) -> MapName {
 }
 
 fn bounds(start: Option<u8>, end: Option<u8>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    (start.map_or(Bound::Unbounded, |k| Bound::Included(vec![k])), end.map_or(Bound::Unbounded, |k| Bound::Excluded(vec![k])))
+    (
+        start.map_or(Bound::Unbounded, |k| Bound::Included(vec![k])),
+        end.map_or(Bound::Unbounded, |k| Bound::Excluded(vec![k])),
+    )
 }
 
 fn dump(state: &State) -> ModelState {
     let mut out = ModelState::new();
     for (map, entries) in &state.maps {
-        let entries = entries.entries.iter().map(|(k, v)| (k.to_vec(), (v.value.to_vec(), v.version.0))).collect();
+        let entries = entries
+            .entries
+            .iter()
+            .map(|(k, v)| (k.to_vec(), (v.value.to_vec(), v.version.0)))
+            .collect();
         out.insert(map.as_str().to_owned(), entries);
     }
     out
@@ -91,9 +120,9 @@ fn dump(state: &State) -> ModelState {
 
 /// Re-executes a transaction's log serially on `state`; returns whether every read
 /// observes what it observed when it ran, and the writes.
-fn replay(state: &ModelState, log: &[Logged]) -> (bool, BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>) {
-    let mut own: BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>> = BTreeMap::new();
-    let view = |own: &BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>, map: usize| {
+fn replay(state: &ModelState, log: &[Logged]) -> (bool, OwnWrites) {
+    let mut own = OwnWrites::new();
+    let view = |own: &OwnWrites, map: usize| {
         let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = state
             .get(MAPS[map])
             .map(|entries| entries.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect())
@@ -157,7 +186,8 @@ impl Harness {
     fn step(&mut self, action: Action) {
         match action {
             Action::Begin { slot } => {
-                self.slots[slot] = Some(Running { tx: self.store.begin(), log: Vec::new(), epoch: self.epoch });
+                self.slots[slot] =
+                    Some(Running { tx: self.store.begin(), log: Vec::new(), epoch: self.epoch });
             }
             Action::Get { slot, map, key } => self.with_tx(slot, |tx| {
                 let seen = tx.get(&name(map), &[key]).map(<[u8]>::to_vec);
@@ -204,7 +234,11 @@ impl Harness {
         let (valid, writes) = replay(&self.states[self.states.len() - 1], &running.log);
         let result = self.store.commit(running.tx);
         if running.epoch != self.epoch {
-            assert!(matches!(result, Err(Error::Conflict(ref c)) if matches!(**c, Conflict::RolledBack { .. })));
+            let conflict = match result {
+                Err(Error::Conflict(conflict)) => *conflict,
+                other => panic!("expected a rollback conflict, got {other:?}"),
+            };
+            assert!(matches!(conflict, Conflict::RolledBack { .. }));
             return;
         }
         match result {
@@ -239,7 +273,13 @@ impl Harness {
         let to = self.current().saturating_sub(back);
         let result = self.store.rollback(Seqno(to));
         if to < self.compacted {
-            assert_eq!(result, Err(Error::RollbackBelowCompacted { to: Seqno(to), compacted: Seqno(self.compacted) }));
+            assert_eq!(
+                result,
+                Err(Error::RollbackBelowCompacted {
+                    to: Seqno(to),
+                    compacted: Seqno(self.compacted)
+                })
+            );
             return;
         }
         result.unwrap();
@@ -269,7 +309,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn interleaved_transactions_are_serializable(actions in proptest::collection::vec(action(), 1..80)) {
+    fn interleaved_transactions_are_serializable(
+        actions in proptest::collection::vec(action(), 1..80),
+    ) {
         let mut harness = Harness::new();
         for action in actions {
             harness.step(action);

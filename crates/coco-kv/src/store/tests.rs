@@ -94,11 +94,15 @@ fn range_prefix_and_page_respect_bounds_and_limits() {
         put(&mut store, key, b"v");
     }
     let m = map("m");
-    let keys = |items: Vec<(Vec<u8>, Vec<u8>)>| items.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    let keys =
+        |items: Vec<(Vec<u8>, Vec<u8>)>| items.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     let snapshot = store.snapshot();
     let (a2, b1): (&[u8], &[u8]) = (b"a2", b"b1");
     assert_eq!(keys(snapshot.range(&m, Bound::Included(a2), Bound::Excluded(b1), 10)).len(), 3);
-    assert_eq!(keys(snapshot.range(&m, Bound::Excluded(a2), Bound::Included(b1), 2)), vec![b"a3".to_vec(), vec![b'a', 0xff]]);
+    assert_eq!(
+        keys(snapshot.range(&m, Bound::Excluded(a2), Bound::Included(b1), 2)),
+        vec![b"a3".to_vec(), vec![b'a', 0xff]]
+    );
     assert_eq!(keys(snapshot.prefix(&m, b"a", 10)).len(), 4);
     assert_eq!(keys(snapshot.prefix(&m, b"b", 10)), vec![b"b1".to_vec()]);
     assert!(snapshot.range(&m, Bound::Included(b1), Bound::Excluded(a2), 10).is_empty());
@@ -142,7 +146,12 @@ fn point_read_conflicts_when_the_key_changes_appears_or_vanishes() {
     tx.get(&m, b"a");
     tx.put(&m, b"z", b"");
     put(&mut store, b"a", b"2");
-    let expected = Conflict::Key { map: m.clone(), key: b"a".to_vec(), read: Some(Seqno(1)), current: Some(Seqno(2)) };
+    let expected = Conflict::Key {
+        map: m.clone(),
+        key: b"a".to_vec(),
+        read: Some(Seqno(1)),
+        current: Some(Seqno(2)),
+    };
     assert_eq!(conflict(store.commit(tx)), expected);
     // Appeared.
     let mut tx = store.begin();
@@ -225,8 +234,14 @@ fn apply_requires_the_next_seqno() {
     let mut store = Store::new();
     let mut write_set = WriteSet::new();
     write_set.put(&map("m"), b"k".to_vec(), b"v".to_vec());
-    assert_eq!(store.apply(Seqno(2), &write_set), Err(Error::SeqnoNotNext { got: Seqno(2), expected: Seqno(1) }));
-    assert_eq!(store.apply(Seqno(0), &write_set), Err(Error::SeqnoNotNext { got: Seqno(0), expected: Seqno(1) }));
+    assert_eq!(
+        store.apply(Seqno(2), &write_set),
+        Err(Error::SeqnoNotNext { got: Seqno(2), expected: Seqno(1) })
+    );
+    assert_eq!(
+        store.apply(Seqno(0), &write_set),
+        Err(Error::SeqnoNotNext { got: Seqno(0), expected: Seqno(1) })
+    );
     store.apply(Seqno(1), &write_set).unwrap();
     store.apply(Seqno(2), &WriteSet::new()).unwrap();
     store.check_invariants();
@@ -241,7 +256,10 @@ fn rollback_restores_earlier_states_and_refuses_outside_the_history() {
     put(&mut store, b"a", b"2");
     put(&mut store, b"b", b"3");
     store.rollback(Seqno(3)).unwrap();
-    assert_eq!(store.rollback(Seqno(4)), Err(Error::RollbackAboveCurrent { to: Seqno(4), current: Seqno(3) }));
+    assert_eq!(
+        store.rollback(Seqno(4)),
+        Err(Error::RollbackAboveCurrent { to: Seqno(4), current: Seqno(3) })
+    );
     store.rollback(Seqno(1)).unwrap();
     store.check_invariants();
     assert_eq!(store.current_seqno(), Seqno(1));
@@ -249,7 +267,10 @@ fn rollback_restores_earlier_states_and_refuses_outside_the_history() {
     assert_eq!(store.snapshot().get(&map("m"), b"b"), None);
     assert_eq!(put(&mut store, b"c", b"4"), Seqno(2), "seqnos are reused after rollback");
     store.compact(Seqno(2)).unwrap();
-    assert_eq!(store.rollback(Seqno(1)), Err(Error::RollbackBelowCompacted { to: Seqno(1), compacted: Seqno(2) }));
+    assert_eq!(
+        store.rollback(Seqno(1)),
+        Err(Error::RollbackBelowCompacted { to: Seqno(1), compacted: Seqno(2) })
+    );
     store.rollback(Seqno(2)).unwrap();
     store.rollback(Seqno(0)).unwrap_err();
 }
@@ -272,7 +293,10 @@ fn compact_is_monotone_and_bounded_by_current() {
     let mut store = Store::new();
     put(&mut store, b"a", b"1");
     put(&mut store, b"a", b"2");
-    assert_eq!(store.compact(Seqno(3)), Err(Error::CompactAboveCurrent { to: Seqno(3), current: Seqno(2) }));
+    assert_eq!(
+        store.compact(Seqno(3)),
+        Err(Error::CompactAboveCurrent { to: Seqno(3), current: Seqno(2) })
+    );
     store.compact(Seqno(2)).unwrap();
     store.compact(Seqno(1)).unwrap();
     store.check_invariants();

@@ -25,7 +25,12 @@ fn kind(bytes: &[u8]) -> DecodeError {
 }
 
 /// Encodes one map entry by hand, so tests can build non-canonical inputs.
-fn map_bytes(name: &[u8], read: (u64, u64), writes: &[(&[u8], &[u8])], removes: &[&[u8]]) -> Vec<u8> {
+fn map_bytes(
+    name: &[u8],
+    read: (u64, u64),
+    writes: &[(&[u8], &[u8])],
+    removes: &[&[u8]],
+) -> Vec<u8> {
     let mut out = Vec::new();
     put_bytes(&mut out, name);
     put_u64(&mut out, read.0);
@@ -87,9 +92,15 @@ fn refuses_maps_in_the_wrong_or_both_domains() {
         WriteSet::decode_domains(&private, &public),
         Err(Error::MapInWrongDomain(name("private")))
     );
-    assert_eq!(WriteSet::decode_domains(&public, &public), Err(Error::MapInWrongDomain(name("public:a"))));
+    assert_eq!(
+        WriteSet::decode_domains(&public, &public),
+        Err(Error::MapInWrongDomain(name("public:a")))
+    );
     let public_set = WriteSet::decode_domain(&public).unwrap();
-    assert_eq!(public_set.clone().merge(public_set), Err(Error::MapInBothDomains(name("public:a"))));
+    assert_eq!(
+        public_set.clone().merge(public_set),
+        Err(Error::MapInBothDomains(name("public:a")))
+    );
 }
 
 #[test]
@@ -179,12 +190,18 @@ proptest! {
     }
 
     #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+    fn decoding_arbitrary_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
         let _ = WriteSet::decode_domain(&bytes);
     }
 
     #[test]
-    fn decoding_flipped_bytes_never_panics(write_set in arbitrary_write_set(), index: usize, bit in 0_u8..8) {
+    fn decoding_flipped_bytes_never_panics(
+        write_set in arbitrary_write_set(),
+        index: usize,
+        bit in 0_u8..8,
+    ) {
         let (public, _) = write_set.encode_domains();
         if !public.is_empty() {
             let mut corrupt = public.clone();
