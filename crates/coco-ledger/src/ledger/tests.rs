@@ -4,7 +4,7 @@ use coco_crypto::Aes256GcmKey;
 use coco_types::{Digest, View};
 
 /// Bytes of each entry made by `entry` (8 + 36 + 81 + 20 public + 10 private).
-const ENTRY_LEN: u64 = 155;
+const ENTRY_LEN: usize = 155;
 /// Chunk size that closes a chunk at the first signature after the third entry.
 const CHUNK_BYTES: u64 = 400;
 
@@ -17,17 +17,17 @@ fn entry_with(seqno: u64, flags: u8, salt: u8) -> Vec<u8> {
         seqno: Seqno(seqno),
         flags,
         claims_digest: Digest::ZERO,
-        commit_evidence_digest: Digest([seqno as u8; 32]),
+        commit_evidence_digest: Digest([seqno.to_le_bytes()[0]; 32]),
         public_maps: &public,
         private_maps: &private,
     };
     let raw = encode_entry(&parts, &key).unwrap();
-    assert_eq!(raw.len() as u64, ENTRY_LEN);
+    assert_eq!(raw.len(), ENTRY_LEN);
     raw
 }
 
 fn entry(seqno: u64) -> Vec<u8> {
-    entry_with(seqno, 0, seqno as u8)
+    entry_with(seqno, 0, seqno.to_le_bytes()[0])
 }
 
 /// Appends `range`, with a signature at every multiple of 4.
@@ -84,18 +84,18 @@ fn chunks_end_on_signatures_with_exact_names_and_positions() {
     tracing::info!("the complete chunk is header, entries, then u32 positions");
     let bytes = fs::read(dir.path().join("ledger_1-4")).unwrap();
     let table_offset = 8 + 4 * ENTRY_LEN;
-    assert_eq!(bytes.len() as u64, table_offset + 16);
-    assert_eq!(&bytes[..8], &table_offset.to_le_bytes());
-    let positions: Vec<u32> = bytes[table_offset as usize..]
+    assert_eq!(bytes.len(), table_offset + 16);
+    assert_eq!(&bytes[..8], &(table_offset as u64).to_le_bytes());
+    let positions: Vec<u32> = bytes[table_offset..]
         .chunks(4)
         .map(|p| u32::from_le_bytes(p.try_into().unwrap()))
         .collect();
     assert_eq!(positions, [8, 163, 318, 473]);
-    assert_eq!(&bytes[8..8 + ENTRY_LEN as usize], &entry(1)[..]);
+    assert_eq!(&bytes[8..8 + ENTRY_LEN], &entry(1)[..]);
 
     let in_progress = fs::read(dir.path().join("ledger_9")).unwrap();
     assert_eq!(&in_progress[..8], &[0u8; 8]);
-    assert_eq!(in_progress.len() as u64, 8 + 2 * ENTRY_LEN);
+    assert_eq!(in_progress.len(), 8 + 2 * ENTRY_LEN);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn in_progress_ledger(dir: &Path) -> Vec<u8> {
 fn a_torn_tail_is_cut_back_to_the_last_whole_entry() {
     let source = tempfile::tempdir().unwrap();
     let bytes = in_progress_ledger(source.path());
-    let whole = bytes.len() - ENTRY_LEN as usize;
+    let whole = bytes.len() - ENTRY_LEN;
     for cut in whole..bytes.len() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("ledger_1"), &bytes[..cut]).unwrap();
@@ -285,11 +285,11 @@ fn corruption_other_than_a_torn_tail_names_the_file_and_offset() {
         fs::write(dir.path().join("ledger_1"), copy).unwrap();
         expect_corrupt(Ledger::open(dir.path(), CHUNK_BYTES), "ledger_1").0
     };
-    assert_eq!(in_middle(8 + ENTRY_LEN as usize, 7), 8 + ENTRY_LEN, "bad version of entry 2");
+    assert_eq!(in_middle(8 + ENTRY_LEN, 7), 8 + ENTRY_LEN as u64, "bad version of entry 2");
     assert_eq!(in_middle(8 + 45, 9), 8 + 45, "public seqno of entry 1");
     assert_eq!(
-        in_middle(8 + 2 * ENTRY_LEN as usize + 1, 0x10),
-        8 + 2 * ENTRY_LEN + 1,
+        in_middle(8 + 2 * ENTRY_LEN + 1, 0x10),
+        8 + 2 * ENTRY_LEN as u64 + 1,
         "flags of entry 3"
     );
 }
@@ -304,18 +304,18 @@ fn a_flipped_byte_in_a_committed_positions_table_is_corrupt() {
     let path = dir.path().join("ledger_5-8.committed");
     let clean = fs::read(&path).unwrap();
     let table_offset = 8 + 4 * ENTRY_LEN;
-    for at in table_offset..clean.len() as u64 {
+    for at in table_offset..clean.len() {
         let mut copy = clean.clone();
-        copy[at as usize] ^= 0x01;
+        copy[at] ^= 0x01;
         fs::write(&path, &copy).unwrap();
         let (offset, reason) =
             expect_corrupt(Ledger::open(dir.path(), CHUNK_BYTES), "ledger_5-8.committed");
-        assert_eq!(offset, table_offset + (at - table_offset) / 4 * 4, "{reason}");
+        assert_eq!(offset, (table_offset + (at - table_offset) / 4 * 4) as u64, "{reason}");
     }
     tracing::info!("a flip in the header offset or an entry is refused too");
     for at in [0, 3, 8, 8 + 44, 8 + ENTRY_LEN + 2] {
         let mut copy = clean.clone();
-        copy[at as usize] ^= 0x40;
+        copy[at] ^= 0x40;
         fs::write(&path, &copy).unwrap();
         expect_corrupt(Ledger::open(dir.path(), CHUNK_BYTES), "ledger_5-8.committed");
     }
