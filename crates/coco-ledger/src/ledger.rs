@@ -561,12 +561,7 @@ impl Ledger {
     /// If the index names a chunk that is not listed, which is a bug in this crate.
     pub fn read_entry(&self, seqno: Seqno) -> Result<Vec<u8>> {
         self.check_usable()?;
-        let location = seqno
-            .0
-            .checked_sub(self.first_seqno)
-            .and_then(|at| usize::try_from(at).ok())
-            .and_then(|at| self.index.get(at))
-            .ok_or(Error::NotFound { seqno: seqno.0 })?;
+        let location = self.location(seqno).ok_or(Error::NotFound { seqno: seqno.0 })?;
         let mut bytes =
             vec![0u8; usize::try_from(location.span.len).expect("entries are ≤ 1 GiB")];
         if let Some(chunk) =
@@ -591,19 +586,30 @@ impl Ledger {
             }
             return Ok(bytes);
         }
-        let at = self.closed.partition_point(|chunk| chunk.start < location.chunk_start);
-        let chunk = self.closed[at];
-        assert_eq!(chunk.start, location.chunk_start, "index names a closed chunk");
-        let path = self.dir.join(ChunkName::file_name(chunk.start, chunk.end, chunk.state()));
+        let path = self.closed_path(location.chunk_start);
         let file = File::open(&path).map_err(Error::io("open", &path))?;
         file.read_exact_at(&mut bytes, location.span.offset).map_err(Error::io("read", &path))?;
         Ok(bytes)
     }
 
+    fn location(&self, seqno: Seqno) -> Option<Location> {
+        let at = usize::try_from(seqno.0.checked_sub(self.first_seqno)?).ok()?;
+        self.index.get(at).copied()
+    }
+
+    /// The current path of the closed chunk starting at `start`.
+    fn closed_path(&self, start: u64) -> PathBuf {
+        let at = self.closed.partition_point(|chunk| chunk.start < start);
+        let chunk = self.closed[at];
+        assert_eq!(chunk.start, start, "index names a closed chunk");
+        self.dir.join(ChunkName::file_name(chunk.start, chunk.end, chunk.state()))
+    }
+
     /// Iterates `(seqno, raw entry)` from `from` to the last entry, for replay at start-up.
+    /// Each closed chunk is read from disk once.
     #[must_use]
     pub fn entries(&self, from: Seqno) -> Entries<'_> {
-        Entries { ledger: self, next: from.0.max(self.first_seqno) }
+        Entries { ledger: self, next: from.0.max(self.first_seqno), cached: None }
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -658,6 +664,34 @@ impl Ledger {
 pub struct Entries<'a> {
     ledger: &'a Ledger,
     next: u64,
+    /// The closed chunk being iterated (its start seqno and whole file).
+    cached: Option<(u64, Vec<u8>)>,
+}
+
+impl Entries<'_> {
+    /// Reads entry `seqno` from the cached closed chunk, loading the chunk if needed;
+    /// entries of the in-progress chunk go through `read_entry`.
+    fn read(&mut self, seqno: Seqno) -> Result<Vec<u8>> {
+        let location = self.ledger.location(seqno).ok_or(Error::NotFound { seqno: seqno.0 })?;
+        if self.ledger.current.as_ref().is_some_and(|chunk| chunk.start == location.chunk_start) {
+            return self.ledger.read_entry(seqno);
+        }
+        if self.cached.as_ref().is_none_or(|(start, _)| *start != location.chunk_start) {
+            let path = self.ledger.closed_path(location.chunk_start);
+            let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+            self.cached = Some((location.chunk_start, bytes));
+        }
+        let (_, bytes) = self.cached.as_ref().expect("loaded above");
+        let start = usize::try_from(location.span.offset).expect("fits memory");
+        let end = start + usize::try_from(location.span.len).expect("fits memory");
+        let path = || self.ledger.closed_path(location.chunk_start);
+        let entry = bytes.get(start..end).ok_or_else(|| Error::Corrupt {
+            file: path(),
+            offset: location.span.offset,
+            reason: "chunk changed on disk since it was scanned".into(),
+        })?;
+        Ok(entry.to_vec())
+    }
 }
 
 impl Iterator for Entries<'_> {
@@ -669,7 +703,7 @@ impl Iterator for Entries<'_> {
         }
         let seqno = Seqno(self.next);
         self.next += 1;
-        Some(self.ledger.read_entry(seqno).map(|bytes| (seqno, bytes)))
+        Some(self.read(seqno).map(|bytes| (seqno, bytes)))
     }
 }
 
