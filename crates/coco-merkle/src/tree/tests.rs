@@ -78,6 +78,25 @@ fn shape_promotes_odd_nodes() {
     assert_eq!(tree.proof(2, 3).unwrap().0, vec![ProofStep::Left(h(l[0], l[1]))]);
 }
 
+/// Roots computed by CCF's own `ccf.merkletree` (ccf 7.0.22) over the same leaves, so the
+/// default test run checks compatibility without Python.
+#[test]
+fn roots_match_ccf_python_known_answers() {
+    let known = [
+        (1, "0000000000000000000000000000000000000000000000000000000000000000"),
+        (2, "133cc608eb983a235811cb36ad8122adde8b22221b50b114cc18218ca45881e4"),
+        (3, "1fbc21e90f41cb258a205b0e065ca689ce32ededfe5dc2944473d0464d37d77e"),
+        (5, "06859fee76bf61f7488cdc0096cedea139a5eaa53e87fbf0d30d489d89a13904"),
+        (8, "db9a58288a5cfca447f28e05bd7b39d643cfc5ab700ff4a0e7872152e3e33767"),
+        (100, "776b8fb2ca3421f6106901642049e0164610ee310ebb7f05c06af9aa291f9a5b"),
+        (1000, "a96b479ad1afa97745163749b2c266e0985b832a3e425dfd215dc7193dda6f31"),
+    ];
+    let tree = tree_of(&leaves(1000));
+    for (size, root) in known {
+        assert_eq!(tree.root_at(size).unwrap().to_hex(), root, "root_at({size})");
+    }
+}
+
 #[test]
 fn every_proof_of_small_trees_verifies() {
     let l = leaves(70);
