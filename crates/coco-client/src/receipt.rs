@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! leaf  = SHA256(write_set_digest ‖ SHA256(commit_evidence) ‖ claims_digest)   (or `leaf`)
-//! root  = fold(proof, leaf)            {"left": h} → SHA256(h ‖ acc), {"right": h} → SHA256(acc ‖ h)
+//! root  = fold(proof, leaf):  {"left": h} → SHA256(h ‖ acc),  {"right": h} → SHA256(acc ‖ h)
 //! node  : ECDSA(prehashed SHA-256) signature over root, with the node certificate's key
 //! chain : node ← endorsement₁ ← … ← service certificate   (CCF's check_endorsements:
 //!         signatures only; validity periods are not checked, so old receipts still verify)

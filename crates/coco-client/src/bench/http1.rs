@@ -97,7 +97,8 @@ async fn write_requests<W: AsyncWrite>(
 /// `POST` with `Host`, `Content-Type` and `Content-Length`, nothing else.
 fn serialise_request(out: &mut Vec<u8>, context: &LoadContext, body: &str) {
     let head = format!(
-        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
         context.path,
         context.authority,
         body.len()

@@ -19,12 +19,12 @@ fn components(seqno: u64) -> JsonLeafComponents {
     JsonLeafComponents {
         write_set_digest: sha256(format!("entry {seqno}").as_bytes()),
         commit_evidence: commit_evidence(seqno),
-        claims_digest: if seqno % 2 == 0 { Digest::ZERO } else { sha256(b"claims") },
+        claims_digest: if seqno.is_multiple_of(2) { Digest::ZERO } else { sha256(b"claims") },
     }
 }
 
-/// A ledger of seqnos 1..SIGNATURE_SEQNO, its tree, and the root the signature at
-/// SIGNATURE_SEQNO signs.
+/// A ledger of seqnos `1..SIGNATURE_SEQNO`, its tree, and the root the signature at
+/// `SIGNATURE_SEQNO` signs.
 fn tree() -> (MerkleTree, Digest) {
     let mut tree = MerkleTree::new();
     tree.append(Digest::ZERO);
@@ -95,7 +95,7 @@ fn every_proof_step_is_covered_by_the_signature() {
         };
         assert!(verify_json_receipt(&swapped, &pki.service_cert.to_pem()).is_err(), "side {index}");
     }
-    let mut truncated = receipt.clone();
+    let mut truncated = receipt;
     truncated.proof.0.pop();
     assert!(verify_json_receipt(&truncated, &pki.service_cert.to_pem()).is_err());
 }
