@@ -48,6 +48,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 #![warn(clippy::iter_over_hash_type, clippy::float_arithmetic)]
 
+mod bytes;
 mod error;
 mod map_name;
 mod reader;

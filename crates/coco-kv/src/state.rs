@@ -2,21 +2,21 @@
 //! copies only the path to the changed key.
 
 use std::ops::Bound;
-use std::sync::Arc;
 
 use coco_types::Seqno;
 use imbl::OrdMap;
 
+use crate::bytes::Bytes;
 use crate::map_name::MapName;
 use crate::write_set::WriteSet;
 
-/// A key as stored: shared, so copying a tree node on write clones pointers, not bytes.
-pub(crate) type Key = Arc<[u8]>;
+/// A key as stored (inline when short, see [`Bytes`]).
+pub(crate) type Key = Bytes;
 
 /// A value and the seqno of the write set that last wrote its key.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub(crate) struct VersionedValue {
-    pub(crate) value: Arc<[u8]>,
+    pub(crate) value: Bytes,
     pub(crate) version: Seqno,
 }
 
@@ -61,20 +61,24 @@ impl State {
     /// Applies a write set as seqno `seqno`: written keys get version `seqno`.
     pub(crate) fn apply(&mut self, seqno: Seqno, write_set: &WriteSet) {
         for (name, writes) in write_set.iter() {
-            let mut state = self
-                .maps
-                .remove(name)
-                .unwrap_or_else(|| MapState { entries: OrdMap::new(), last_write: seqno });
+            if !self.maps.contains_key(name) {
+                if writes.writes().is_empty() {
+                    continue; // Removes from an absent map change nothing.
+                }
+                let state = MapState { entries: OrdMap::new(), last_write: seqno };
+                self.maps.insert(name.clone(), state);
+            }
+            let state = self.maps.get_mut(name).expect("inserted just above");
             for (key, value) in writes.writes() {
-                let value = VersionedValue { value: Arc::from(value.as_slice()), version: seqno };
-                state.entries.insert(Arc::from(key.as_slice()), value);
+                let value = VersionedValue { value: Bytes::from(value.as_slice()), version: seqno };
+                state.entries.insert(Bytes::from(key.as_slice()), value);
             }
             for key in writes.removes() {
                 state.entries.remove(key.as_slice());
             }
             state.last_write = seqno;
-            if !state.entries.is_empty() {
-                self.maps.insert(name.clone(), state);
+            if state.entries.is_empty() {
+                self.maps.remove(name);
             }
         }
     }

@@ -166,8 +166,17 @@ impl WriteSet {
     /// create).
     #[must_use]
     pub fn encode_domains(&self) -> (Vec<u8>, Vec<u8>) {
-        let mut public = Vec::new();
-        let mut private = Vec::new();
+        let (mut public_len, mut private_len) = (0, 0);
+        for (name, writes) in &self.maps {
+            match Domain::of(name) {
+                Domain::Public => public_len += writes.encoded_len(name),
+                Domain::Private => private_len += writes.encoded_len(name),
+            }
+        }
+        // Sizes are of bytes already in memory, so they fit usize.
+        let capacity = |len: u64| usize::try_from(len).expect("in-memory sizes fit usize");
+        let mut public = Vec::with_capacity(capacity(public_len));
+        let mut private = Vec::with_capacity(capacity(private_len));
         for (name, writes) in &self.maps {
             assert!(!writes.is_empty(), "write sets never hold an empty map: {name}");
             match Domain::of(name) {
@@ -175,6 +184,8 @@ impl WriteSet {
                 Domain::Private => writes.encode(name, &mut private),
             }
         }
+        assert_eq!(public.len() as u64, public_len, "encoded_len is exact");
+        assert_eq!(private.len() as u64, private_len, "encoded_len is exact");
         (public, private)
     }
 
