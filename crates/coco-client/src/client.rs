@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::{ClientConfig, Error, Result};
+use crate::{ClientConfig, Error, ReceiptForm, Result};
 
 /// The header carrying the id of the transaction a write produced.
 pub const TX_ID_HEADER: &str = "x-ms-ccf-transaction-id";
@@ -355,6 +355,42 @@ impl Connection {
         tokio::time::timeout(timeout, poll)
             .await
             .unwrap_or(Err(Error::CommitTimeout { tx, timeout_ms }))
+    }
+}
+
+impl Connection {
+    /// Fetches the receipt of `tx` in `form` (`/app/receipt` or `/app/receipt/cose`),
+    /// retrying while the node answers 202 (CCF's historical queries are asynchronous), and
+    /// returns the body for [`crate::verify_receipt_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::Status`] for an error answer, [`Error::ReceiptTimeout`] if it is still 202
+    /// after `timeout`, or the errors of [`Self::request`].
+    pub async fn receipt(
+        &mut self,
+        tx: TxId,
+        form: ReceiptForm,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        let path = match form {
+            ReceiptForm::Json => format!("/app/receipt?transaction_id={tx}"),
+            ReceiptForm::Cose => format!("/app/receipt/cose?transaction_id={tx}"),
+        };
+        let poll = async {
+            let mut delay = Duration::from_millis(5);
+            loop {
+                let response = self.get(&path).await?;
+                if response.status != StatusCode::ACCEPTED {
+                    return Ok(response.error_for_status()?.body);
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+        };
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        tokio::time::timeout(timeout, poll)
+            .await
+            .unwrap_or(Err(Error::ReceiptTimeout { tx, timeout_ms }))
     }
 }
 

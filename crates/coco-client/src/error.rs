@@ -87,6 +87,14 @@ pub enum Error {
         /// How long the client waited.
         timeout_ms: u64,
     },
+    /// The node still answered 202 (fetching) for a receipt after the deadline.
+    #[error("receipt of {tx} not available within {timeout_ms} ms")]
+    ReceiptTimeout {
+        /// The transaction.
+        tx: TxId,
+        /// How long the client waited.
+        timeout_ms: u64,
+    },
     /// A pipelined HTTP/1.1 response could not be parsed.
     #[error("malformed HTTP/1.1 response: {0}")]
     Http1Response(String),

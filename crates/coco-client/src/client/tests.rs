@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::test_server::{TestPki, TestServer, VIEW};
-use crate::{ClientIdentity, Error};
+use crate::{ClientIdentity, Error, ReceiptForm};
 
 async fn connect(server: &TestServer, protocol: Protocol) -> Connection {
     Client::new(server.pki.client_config()).connect(server.addr, protocol).await.unwrap()
@@ -133,4 +133,16 @@ fn tx_id_header_parses_view_dot_seqno_only() {
         headers.insert(TX_ID_HEADER, bad.parse().unwrap());
         assert!(parse_tx_id_header(&headers).is_err(), "{bad:?} parsed");
     }
+}
+
+#[tokio::test]
+async fn receipts_are_fetched_after_202() {
+    let server = TestServer::start().await;
+    let mut connection = connect(&server, Protocol::Http2).await;
+    let tx = TxId::new(VIEW, 1);
+    let json = connection.receipt(tx, ReceiptForm::Json, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(&json[..], br#"{"stub":true}"#);
+    assert_eq!(server.state.receipts_asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let cose = connection.receipt(tx, ReceiptForm::Cose, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(&cose[..], &[0xd2, 0x84]);
 }
