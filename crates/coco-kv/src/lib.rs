@@ -8,6 +8,30 @@
 //!
 //! Key types: [`Store`], [`Snapshot`], [`Tx`], [`WriteSet`], [`MapName`].
 //!
+//! ```
+//! use coco_kv::{CommitOutcome, MapName, Store};
+//!
+//! let records = MapName::new("public:records")?;
+//! let mut store = Store::new();
+//! let mut tx = store.begin();
+//! tx.put(&records, b"alice", b"1");
+//! let CommitOutcome::Written { seqno, write_set } = store.commit(tx)? else { unreachable!() };
+//! assert_eq!(seqno.0, 1);
+//! let (public, private) = write_set.encode_domains(); // ledger entry domains
+//! assert!(private.is_empty());
+//!
+//! // A transaction that read a key another transaction changed meanwhile is refused.
+//! let mut reader = store.begin();
+//! reader.get(&records, b"alice");
+//! reader.put(&records, b"bob", b"2");
+//! let mut writer = store.begin();
+//! writer.put(&records, b"alice", b"3");
+//! store.commit(writer)?;
+//! assert!(store.commit(reader).unwrap_err().is_conflict());
+//! # let _ = public;
+//! # Ok::<(), coco_kv::Error>(())
+//! ```
+//!
 //! # Concurrency model
 //!
 //! The store is a plain, deterministic data structure with no internal locking; the node
