@@ -1,1 +1,62 @@
-fn main() {}
+//! `coco`: the command line of the Coco confidential consortium ledger.
+//!
+//! Starts nodes and sandboxes, generates identities, audits ledgers and receipts, and
+//! drives load. Every failure exits non-zero with a one-line reason.
+// A binary talks to its user on stdout and reads the clock.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod keygen;
+mod node_cmd;
+mod sandbox;
+
+/// Coco: a confidential consortium ledger with CCF-compatible ledgers and receipts.
+#[derive(Parser)]
+#[command(name = "coco", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create identities and a configuration, and run a one-node service on loopback.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
+    /// Generate a member or user identity: `<name>_privk.pem` and `<name>_cert.pem`.
+    Keygen(keygen::KeygenArgs),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Sandbox(args) => sandbox::run(&args),
+        Command::Node(command) => node_cmd::run(command),
+        Command::Keygen(args) => keygen::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Absolute form of a path, for messages a user can copy.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

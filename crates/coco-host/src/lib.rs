@@ -1,1 +1,17 @@
-//! coco-host (being written).
+//! Coco's host adapters: TCP and TLS sockets (rustls), the HTTP server (hyper + axum,
+//! HTTP/1.1 and HTTP/2), and the clock. Everything non-deterministic lives here; the node
+//! it drives (`coco-node`) takes time as an input and does no IO but its ledger files.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+// The host is where Coco meets the OS: it may read clocks and spawn tasks.
+#![allow(clippy::disallowed_methods)]
+
+mod error;
+mod execute;
+mod routes;
+mod server;
+mod tls;
+
+pub use error::{Error, Result};
+pub use routes::TX_ID_HEADER;
+pub use server::{RunningNode, start};
+pub use tls::{install_crypto_provider, server_config};

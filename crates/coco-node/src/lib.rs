@@ -1,1 +1,28 @@
-//! coco-node (being written).
+//! The Coco node: wires the KV store, the ledger, the Merkle tree, signatures and apps
+//! into one state machine.
+//!
+//! Owns the node's lifecycle (genesis, replay after restart), the commit path
+//! ([`Node::commit`]), signature transactions, transaction status, receipts, CCF's table
+//! names, the node configuration and the [`App`] interface with the logging app.
+//! It does no networking and reads no clock: the host (`coco-host`) passes time in and
+//! owns sockets, TLS and HTTP. Apps plug in through [`App`]; the node never names one
+//! beyond the logging sample.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+#![warn(clippy::iter_over_hash_type, clippy::float_arithmetic)]
+
+mod app;
+pub mod apps;
+mod config;
+mod error;
+mod identity;
+mod node;
+mod receipt;
+pub mod tables;
+
+pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};
+pub use coco_kv::Tx;
+pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
+pub use error::{Error, Result};
+pub use identity::{CERT_VALIDITY_DAYS, write_private};
+pub use node::{Commit, Metrics, Node, NodeState, SignatureRecord};
+pub use receipt::{JsonReceipt, LeafComponents};

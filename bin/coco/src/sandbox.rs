@@ -1,0 +1,82 @@
+//! `coco sandbox`: a working one-node service on loopback with embedded defaults, named as
+//! CCF's sandbox names its files so CCF users feel at home.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use coco_node::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
+use coco_types::Limits;
+
+/// Arguments of `coco sandbox`.
+#[derive(clap::Args)]
+pub(crate) struct SandboxArgs {
+    /// The sandbox directory; run again on the same directory to keep its data.
+    #[arg(long, default_value = "sandbox")]
+    dir: PathBuf,
+    /// TCP port of the node (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+}
+
+pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
+    let dir = crate::absolute(&args.dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in ["member0", "user0"] {
+        if !dir.join(format!("{name}_cert.pem")).exists() {
+            crate::keygen::generate_identity(&dir, name, false)?;
+        }
+    }
+    let config_path = dir.join("node0").join("config.toml");
+    let mut config = if config_path.exists() {
+        NodeConfig::load(&config_path)?
+    } else {
+        let config = default_config(args.port);
+        std::fs::create_dir_all(dir.join("node0"))?;
+        std::fs::write(&config_path, config.to_toml())
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        NodeConfig::load(&config_path)?
+    };
+    config.network.listen_address.set_port(args.port);
+    let ready = |addr: SocketAddr| print_banner(&dir, addr);
+    crate::node_cmd::serve(&config, ready)
+}
+
+fn default_config(port: u16) -> NodeConfig {
+    NodeConfig {
+        network: NetworkConfig {
+            listen_address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            subject_alt_names: vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+        },
+        storage: StorageConfig {
+            ledger_dir: PathBuf::from("ledger"),
+            state_dir: PathBuf::from("state"),
+            service_cert_file: PathBuf::from("../service_cert.pem"),
+        },
+        service: ServiceConfig {
+            members: vec![PathBuf::from("../member0_cert.pem")],
+            users: vec![PathBuf::from("../user0_cert.pem")],
+        },
+        limits: Limits::default(),
+    }
+}
+
+fn print_banner(dir: &Path, addr: SocketAddr) {
+    let d = dir.display();
+    println!("Coco sandbox is running: https://{addr}");
+    println!("  directory:    {d} (run `coco sandbox --dir {d}` again to keep its data)");
+    println!("  service cert: {d}/service_cert.pem");
+    println!("  user:         {d}/user0_cert.pem, {d}/user0_privk.pem");
+    println!("  member:       {d}/member0_cert.pem, {d}/member0_privk.pem");
+    println!("Try it:");
+    println!(
+        "  curl https://{addr}/app/log/private --cacert {d}/service_cert.pem \
+         --cert {d}/user0_cert.pem --key {d}/user0_privk.pem \
+         -H 'content-type: application/json' -d '{{\"id\": 1, \"msg\": \"hello\"}}' -i"
+    );
+    println!(
+        "  curl 'https://{addr}/app/log/private?id=1' --cacert {d}/service_cert.pem \
+         --cert {d}/user0_cert.pem --key {d}/user0_privk.pem"
+    );
+    println!("Press Ctrl-C to stop.");
+}

@@ -1,0 +1,229 @@
+//! The node's TLS server: accepts connections (bounded by `sessions_max`), serves HTTP/2
+//! and HTTP/1.1 over rustls, and runs the signer that emits signature transactions and
+//! group-commits the ledger.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use coco_node::{App, Node, NodeConfig};
+use coco_types::{Limits, TxId};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::error::{Error, Result};
+use crate::routes;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    node: Mutex<Node>,
+    pub(crate) app: Box<dyn App>,
+    pub(crate) limits: Limits,
+    /// The last committed TxId, for commit-blocking requests.
+    pub(crate) committed: watch::Sender<TxId>,
+    /// Wakes the signer early (signature interval reached, or a blocking request waits).
+    pub(crate) sign_now: Notify,
+    pub(crate) sessions_open: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+impl Shared {
+    /// Locks the node. A poisoned lock means a handler panicked mid-mutation, which
+    /// breaks the node's invariants: crashing is the only safe answer.
+    pub(crate) fn node(&self) -> MutexGuard<'_, Node> {
+        self.node.lock().expect("node lock poisoned: a mutation panicked")
+    }
+}
+
+/// The client certificate of a connection, if the client presented one.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerCert(pub(crate) Option<Arc<[u8]>>);
+
+/// A running node server.
+pub struct RunningNode {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    signer: JoinHandle<Result<()>>,
+    shared: Arc<Shared>,
+}
+
+/// Milliseconds since the Unix epoch: the host is where Coco reads the clock.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    u64::try_from(now.map(|d| d.as_millis()).unwrap_or(0)).unwrap_or(u64::MAX)
+}
+
+/// Opens the node and starts serving.
+///
+/// # Errors
+/// The node cannot open its state, the TLS configuration is unusable, or the address
+/// cannot be bound.
+pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode> {
+    let config_copy = config.clone();
+    let node = tokio::task::spawn_blocking(move || Node::open(&config_copy, now_ms()))
+        .await
+        .map_err(|e| Error::Tls(format!("node start-up task failed: {e}")))??;
+    let cert_file = &config.storage.service_cert_file;
+    coco_node::write_private(cert_file, node.service_cert_pem())?;
+    let key_der = coco_crypto::SigningKey::from_pkcs8_pem(&node.node_key_pem())
+        .map(|key| key.to_pkcs8_der().to_vec())
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let tls = crate::tls::server_config(node.node_cert().der().to_vec(), key_der)?;
+    let listener = TcpListener::bind(config.network.listen_address).await.map_err(|source| {
+        Error::Io { what: format!("bind {}", config.network.listen_address), source }
+    })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| Error::Io { what: "local_addr".into(), source })?;
+    let committed = node.committed();
+    let shared = Arc::new(Shared {
+        node: Mutex::new(node),
+        app,
+        limits: config.limits.clone(),
+        committed: watch::Sender::new(committed),
+        sign_now: Notify::new(),
+        sessions_open: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let accept =
+        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
+    let signer = tokio::spawn(signer_loop(shared.clone(), shutdown_rx));
+    tracing::info!(%local_addr, "node listening");
+    Ok(RunningNode { local_addr, shutdown, accept, signer, shared })
+}
+
+impl RunningNode {
+    /// The bound address (useful with port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Waits until the signer stops by itself, which only a fatal error makes it do.
+    ///
+    /// # Errors
+    /// The fatal error.
+    pub async fn wait_fatal(&mut self) -> Result<()> {
+        match (&mut self.signer).await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Tls(format!("signer task failed: {e}"))),
+        }
+    }
+
+    /// Stops accepting, signs and flushes what is pending, and returns the last
+    /// committed TxId.
+    ///
+    /// # Errors
+    /// The final signature or flush failed.
+    pub async fn shutdown(self) -> Result<TxId> {
+        let _ = self.shutdown.send(true);
+        self.accept.abort();
+        let _ = self.signer.await;
+        let mut node = self.shared.node();
+        if node.signature_due(u64::MAX) {
+            node.emit_signature(now_ms())?;
+        }
+        let committed = node.flush()?;
+        tracing::info!(%committed, "node stopped");
+        Ok(committed)
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let sessions_max = usize::try_from(shared.limits.sessions_max).unwrap_or(usize::MAX);
+    let sessions = Arc::new(Semaphore::new(sessions_max));
+    let router = routes::router(shared.clone());
+    loop {
+        // Take a session slot before accepting: at the bound, connections wait in the
+        // kernel's backlog instead of consuming memory here.
+        let Ok(permit) = sessions.clone().acquire_owned().await else { return };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.sessions_open.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = serve_connection(stream, acceptor, router).await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            shared.sessions_open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    stream.set_nodelay(true)?;
+    let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await??;
+    let peer = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|cert| Arc::<[u8]>::from(cert.as_ref()));
+    let peer = PeerCert(peer);
+    let service = router.map_request(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(peer.clone());
+        request
+    });
+    auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
+        .await
+}
+
+async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let period = Duration::from_millis((shared.limits.sig_ms_interval / 2).max(1));
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            _ = interval.tick() => {}
+            () = shared.sign_now.notified() => {}
+        }
+        let committed = {
+            let mut node = shared.node();
+            let now = now_ms();
+            if node.signature_due(now) {
+                node.emit_signature(now).inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
+            }
+            node.flush().inspect_err(|e| tracing::error!(error = %e, "ledger flush failed"))?
+        };
+        shared.committed.send_if_modified(|current| {
+            let advanced = committed.seqno > current.seqno;
+            if advanced {
+                *current = committed;
+            }
+            advanced
+        });
+    }
+}

@@ -1,0 +1,3 @@
+//! Apps that ship with the node.
+
+pub mod logging;

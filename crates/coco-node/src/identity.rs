@@ -1,0 +1,134 @@
+//! The node's and the service's identities, and the ledger secret, kept in `state_dir`.
+//!
+//! Platform `virtual` "seals" secrets by writing them to files readable only by the node's
+//! user. That is explicitly insecure (anyone with the disk has the keys) and exists for
+//! development; a TEE platform seals to a key only the measured code can derive.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use coco_crypto::{Aes256GcmKey, Certificate, SigningKey};
+use coco_types::NodeId;
+
+use crate::error::{Error, Result, crypto};
+
+const NODE_KEY: &str = "node_privk.pem";
+const NODE_CERT: &str = "node_cert.pem";
+const SERVICE_KEY: &str = "service_privk.pem";
+const SERVICE_CERT: &str = "service_cert.pem";
+const LEDGER_SECRET: &str = "ledger_secret.sealed";
+/// Certificates Coco issues are valid this long.
+pub const CERT_VALIDITY_DAYS: u32 = 365;
+
+/// Keys and certificates of this node and of the service it belongs to.
+pub(crate) struct Identity {
+    /// The node's signing key (P-384): signs Merkle roots, presents TLS.
+    pub(crate) node_key: SigningKey,
+    /// The node certificate, endorsed by the service key.
+    pub(crate) node_cert: Certificate,
+    /// SHA-256 of the node public key.
+    pub(crate) node_id: NodeId,
+    /// The service key (P-384): endorses node certificates, signs COSE roots.
+    pub(crate) service_key: SigningKey,
+    /// The self-signed service certificate clients trust.
+    pub(crate) service_cert: Certificate,
+    /// The current ledger secret (encrypts private maps, derives commit evidence).
+    pub(crate) ledger_secret: Aes256GcmKey,
+}
+
+impl Identity {
+    /// Loads the identity from `state_dir` if one exists there.
+    ///
+    /// # Errors
+    /// IO errors, or files that exist but do not parse (a corrupt state directory is an
+    /// error, never silently replaced).
+    pub(crate) fn load(state_dir: &Path) -> Result<Option<Self>> {
+        if !state_dir.join(SERVICE_CERT).exists() {
+            return Ok(None);
+        }
+        let read = |name: &str| -> Result<String> {
+            let path = state_dir.join(name);
+            fs::read_to_string(&path).map_err(|source| Error::Io { path, source })
+        };
+        let node_key = SigningKey::from_pkcs8_pem(&read(NODE_KEY)?).map_err(crypto(NODE_KEY))?;
+        let node_cert = Certificate::from_pem(&read(NODE_CERT)?).map_err(crypto(NODE_CERT))?;
+        let service_key =
+            SigningKey::from_pkcs8_pem(&read(SERVICE_KEY)?).map_err(crypto(SERVICE_KEY))?;
+        let service_cert =
+            Certificate::from_pem(&read(SERVICE_CERT)?).map_err(crypto(SERVICE_CERT))?;
+        let secret_hex = read(LEDGER_SECRET)?;
+        let secret = hex::decode(secret_hex.trim()).map_err(|_| Error::Corrupt {
+            what: LEDGER_SECRET.to_owned(),
+            reason: "not hex".to_owned(),
+        })?;
+        let ledger_secret = Aes256GcmKey::new(&secret).map_err(crypto(LEDGER_SECRET))?;
+        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
+        Ok(Some(Self { node_key, node_cert, node_id, service_key, service_cert, ledger_secret }))
+    }
+
+    /// Creates a fresh service and node identity and seals it to `state_dir`.
+    ///
+    /// # Errors
+    /// Key generation or IO failures.
+    pub(crate) fn create(state_dir: &Path, sans: &[String], now_unix_s: u64) -> Result<Self> {
+        let service_key = SigningKey::generate_p384().map_err(crypto("service key"))?;
+        let service_cert =
+            Certificate::service_identity(&service_key, now_unix_s, CERT_VALIDITY_DAYS)
+                .map_err(crypto("service certificate"))?;
+        let node_key = SigningKey::generate_p384().map_err(crypto("node key"))?;
+        let node_cert = Certificate::endorse_node(
+            &node_key.verifying_key(),
+            &service_key,
+            &service_cert,
+            sans,
+            now_unix_s,
+            CERT_VALIDITY_DAYS,
+        )
+        .map_err(crypto("node certificate"))?;
+        let ledger_secret = Aes256GcmKey::generate().map_err(crypto("ledger secret"))?;
+        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
+        let identity =
+            Self { node_key, node_cert, node_id, service_key, service_cert, ledger_secret };
+        identity.seal(state_dir)?;
+        Ok(identity)
+    }
+
+    fn seal(&self, state_dir: &Path) -> Result<()> {
+        fs::create_dir_all(state_dir)
+            .map_err(|source| Error::Io { path: state_dir.to_owned(), source })?;
+        tracing::warn!(
+            dir = %state_dir.display(),
+            "platform virtual: sealing keys and the ledger secret to plain files (INSECURE, \
+             development only)"
+        );
+        // The service certificate is written last: its presence marks a complete identity.
+        write_private(&state_dir.join(NODE_KEY), &self.node_key.to_pkcs8_pem())?;
+        write_private(&state_dir.join(NODE_CERT), &self.node_cert.to_pem())?;
+        write_private(&state_dir.join(SERVICE_KEY), &self.service_key.to_pkcs8_pem())?;
+        write_private(&state_dir.join(LEDGER_SECRET), &hex::encode(self.ledger_secret.raw()))?;
+        write_private(&state_dir.join(SERVICE_CERT), &self.service_cert.to_pem())?;
+        Ok(())
+    }
+}
+
+/// Writes `contents` to `path` atomically (temp file, fsync, rename), mode 0600.
+///
+/// # Errors
+/// IO errors, naming the path.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The node state machine: executes transactions on the KV, seals them into the ledger,
+//! grows the Merkle tree, emits signature transactions and tracks what is committed.
+//!
+//! ```text
+//!  handler ──▶ Tx (kv snapshot) ──commit──▶ WriteSet ──encode+encrypt──▶ ledger entry
+//!                                                │                          │
+//!                                                ▼                          ▼
+//!                                     Merkle leaf (wsd, ce, claims)   chunk file (buffered)
+//!  every sig_tx_interval txs or sig_ms_interval ms:
+//!     signature tx (node ECDSA + service COSE over the root) ──▶ flush (fsync) ──▶ Committed
+//! ```
+//!
+//! With one node, a transaction is `Committed` once a signature transaction at or after it
+//! is durable on this node's disk (the majority of a one-node service). The node takes the
+//! time as an input (`now_ms`) and does no networking; the host owns sockets and clocks.
+
+use std::collections::BTreeMap;
+
+use coco_crypto::Certificate;
+use coco_kv::{Store, Tx};
+use coco_ledger::{CommitEvidenceKey, Ledger};
+use coco_merkle::MerkleTree;
+use coco_types::{Digest, Limits, NodeId, Seqno, TxId, TxStatus, View};
+
+use crate::config::NodeConfig;
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+
+mod genesis;
+mod replay;
+mod seal;
+mod signature;
+
+pub use seal::Commit;
+pub use signature::SignatureRecord;
+
+/// The view a new service starts in (CCF starts at 2; view 1 is never used for transactions).
+const FIRST_VIEW: View = View(2);
+
+/// A running node.
+pub struct Node {
+    pub(crate) kv: Store,
+    pub(crate) ledger: Ledger,
+    pub(crate) tree: MerkleTree,
+    pub(crate) identity: Identity,
+    pub(crate) evidence_key: CommitEvidenceKey,
+    pub(crate) limits: Limits,
+    /// The view this node orders new transactions in.
+    pub(crate) view: View,
+    /// First seqno of each view, ascending: the view of any seqno is a lookup.
+    pub(crate) view_history: Vec<(View, Seqno)>,
+    /// Signature transactions by seqno: receipts need their signatures.
+    pub(crate) signatures: BTreeMap<Seqno, SignatureRecord>,
+    /// The last committed transaction (a durable signature).
+    pub(crate) committed: TxId,
+    /// The last seqno known durable on disk.
+    pub(crate) durable: Seqno,
+    /// Transactions since the last signature.
+    pub(crate) txs_since_signature: u64,
+    /// When the last signature was emitted, in host milliseconds.
+    pub(crate) last_signature_ms: u64,
+    pub(crate) metrics: Metrics,
+    pub(crate) service_cert_pem: String,
+    pub(crate) node_cert_pem: String,
+}
+
+/// Counters exported on `/node/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Metrics {
+    /// Transactions with writes appended to the ledger (signatures included).
+    pub txs_committed_locally: u64,
+    /// Signature transactions emitted.
+    pub signatures: u64,
+    /// Commits refused because a read was stale.
+    pub conflicts: u64,
+    /// Ledger flushes (fsync batches).
+    pub flushes: u64,
+}
+
+/// What `/node/state` reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeState {
+    /// This node.
+    pub node_id: NodeId,
+    /// CCF's lifecycle state name.
+    pub state: &'static str,
+    /// Seqno of the last signature transaction.
+    pub last_signed_seqno: u64,
+    /// The last transaction ordered here.
+    pub last_seqno: u64,
+}
+
+impl Node {
+    /// Opens the node on its directories: creates the service (genesis) on empty ones,
+    /// otherwise replays the ledger and comes back with every committed transaction.
+    ///
+    /// # Errors
+    /// Configuration, IO, corrupt ledger or key files.
+    pub fn open(config: &NodeConfig, now_ms: u64) -> Result<Self> {
+        config.validate().map_err(|e| Error::Corrupt {
+            what: "configuration".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let ledger = Ledger::open(&config.storage.ledger_dir, config.limits.ledger_chunk_bytes)?;
+        match Identity::load(&config.storage.state_dir)? {
+            Some(identity) => {
+                let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                replay::replay(node)
+            }
+            None => {
+                if ledger.last_seqno() > Seqno(0) {
+                    return Err(Error::Corrupt {
+                        what: "state directory".to_owned(),
+                        reason: "a ledger exists but the sealed identity is missing".to_owned(),
+                    });
+                }
+                let sans = &config.network.subject_alt_names;
+                let identity =
+                    Identity::create(&config.storage.state_dir, sans, now_ms / 1000)?;
+                let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                genesis::genesis(node, config, now_ms)
+            }
+        }
+    }
+
+    fn assemble(identity: Identity, ledger: Ledger, limits: Limits, now_ms: u64) -> Self {
+        let evidence_key = CommitEvidenceKey::new(identity.ledger_secret.raw());
+        let service_cert_pem = identity.service_cert.to_pem();
+        let node_cert_pem = identity.node_cert.to_pem();
+        let mut kv = Store::new();
+        // The history must cover every uncommitted transaction the node may hold.
+        kv.set_history_max(limits.pending_txs_max.saturating_mul(2).max(1024));
+        Self {
+            kv,
+            ledger,
+            tree: MerkleTree::new(),
+            identity,
+            evidence_key,
+            limits,
+            view: FIRST_VIEW,
+            view_history: Vec::new(),
+            signatures: BTreeMap::new(),
+            committed: TxId::default(),
+            durable: Seqno(0),
+            txs_since_signature: 0,
+            last_signature_ms: now_ms,
+            metrics: Metrics::default(),
+            service_cert_pem,
+            node_cert_pem,
+        }
+    }
+
+    /// Begins a transaction on a consistent snapshot of the store.
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`] when too many transactions wait for a signature.
+    pub fn begin(&self) -> Result<Tx> {
+        let pending = self.last_seqno().0 - self.committed.seqno.0;
+        if pending >= self.limits.pending_txs_max {
+            return Err(Error::Backpressure { pending, limit: self.limits.pending_txs_max });
+        }
+        Ok(self.kv.begin())
+    }
+
+    /// Begins a read-only transaction: never refused, never conflicts.
+    #[must_use]
+    pub fn begin_read(&self) -> Tx {
+        self.kv.begin()
+    }
+
+    /// The last seqno ordered here.
+    #[must_use]
+    pub fn last_seqno(&self) -> Seqno {
+        self.kv.current_seqno()
+    }
+
+    /// The last committed transaction.
+    #[must_use]
+    pub fn committed(&self) -> TxId {
+        self.committed
+    }
+
+    /// The view new transactions are ordered in.
+    #[must_use]
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The view in which `seqno` was ordered here, if this node holds it.
+    #[must_use]
+    pub fn view_of(&self, seqno: Seqno) -> Option<View> {
+        if seqno.0 == 0 || seqno > self.last_seqno() {
+            return None;
+        }
+        let index = self.view_history.partition_point(|(_, first)| *first <= seqno);
+        assert!(index > 0, "seqno {seqno} precedes the first view");
+        Some(self.view_history[index - 1].0)
+    }
+
+    /// The status of a transaction, derived by CCF's rules.
+    #[must_use]
+    pub fn tx_status(&self, tx: TxId) -> TxStatus {
+        TxStatus::derive(tx, self.view_of(tx.seqno), self.committed)
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn node_id(&self) -> NodeId {
+        self.identity.node_id
+    }
+
+    /// The service certificate (PEM), which clients trust.
+    #[must_use]
+    pub fn service_cert_pem(&self) -> &str {
+        &self.service_cert_pem
+    }
+
+    /// The node certificate (PEM), endorsed by the service key.
+    #[must_use]
+    pub fn node_cert(&self) -> &Certificate {
+        &self.identity.node_cert
+    }
+
+    /// The node's signing key, for the host's TLS server.
+    #[must_use]
+    pub fn node_key_pem(&self) -> String {
+        self.identity.node_key.to_pkcs8_pem()
+    }
+
+    /// Counters for `/node/metrics`.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.metrics
+    }
+
+    /// What `/node/state` reports.
+    #[must_use]
+    pub fn state(&self) -> NodeState {
+        let last_signed = self.signatures.keys().next_back().copied().unwrap_or_default();
+        NodeState {
+            node_id: self.identity.node_id,
+            state: "PartOfNetwork",
+            last_signed_seqno: last_signed.0,
+            last_seqno: self.last_seqno().0,
+        }
+    }
+
+    /// The Merkle root over every leaf so far (for the state digest).
+    ///
+    /// # Panics
+    /// Never after genesis: leaf 0 always exists.
+    #[must_use]
+    pub fn merkle_root(&self) -> Digest {
+        self.tree.root().expect("leaf 0 exists from genesis on")
+    }
+
+    /// True if `id` is a user of the service (its certificate is in `users.certs`).
+    #[must_use]
+    pub fn is_user(&self, id: coco_types::UserId) -> bool {
+        let map = signature::map(crate::tables::USERS_CERTS);
+        self.kv.snapshot().get(&map, id.to_hex().as_bytes()).is_some()
+    }
+
+    /// Asserts the node's invariants; called after every mutation in tests.
+    ///
+    /// # Panics
+    /// When an invariant is broken.
+    pub fn check_invariants(&self) {
+        let last = self.last_seqno();
+        assert!(self.committed.seqno <= self.durable, "committed past durable");
+        assert!(self.durable <= last, "durable {} > last {last}", self.durable);
+        assert_eq!(self.tree.len(), last.0 + 1, "one Merkle leaf per seqno plus leaf 0");
+        assert_eq!(self.ledger.last_seqno(), last, "ledger and kv disagree on the last seqno");
+        if self.committed.seqno.0 > 0 {
+            assert!(
+                self.signatures.contains_key(&self.committed.seqno),
+                "committed {} is not a signature",
+                self.committed
+            );
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The genesis transaction: creates the service's tables under CCF's names.
+
+use std::path::Path;
+
+use coco_crypto::Certificate;
+use coco_kv::CommitOutcome;
+use coco_types::{Digest, Seqno};
+use serde_json::json;
+
+use super::Node;
+use super::signature::map;
+use crate::config::NodeConfig;
+use crate::error::{Error, Result};
+use crate::tables;
+
+/// Creates the service: leaf 0, the genesis transaction (seqno 1), and a first signature
+/// (seqno 2) made durable, so the service is committed before it serves anyone.
+pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Result<Node> {
+    assert_eq!(node.last_seqno(), Seqno(0), "genesis on a non-empty store");
+    node.tree.append(Digest::ZERO);
+    let members = read_certs(&config.service.members)?;
+    let users = read_certs(&config.service.users)?;
+    let node_id = node.identity.node_id.to_hex();
+    let mut tx = node.kv.begin();
+    let service_info = json!({
+        "cert": node.service_cert_pem,
+        "status": "Open",
+        "recovery_count": 0,
+    });
+    tx.put(&map(tables::SERVICE_INFO), tables::SINGLETON_KEY, to_bytes(&service_info));
+    let node_info = json!({
+        "status": "Trusted",
+        "quote_info": {"format": "Insecure_Virtual"},
+        "retired_committed": false,
+    });
+    tx.put(&map(tables::NODES_INFO), node_id.as_bytes().to_vec(), to_bytes(&node_info));
+    tx.put(
+        &map(tables::NODES_ENDORSED_CERTIFICATES),
+        node_id.as_bytes().to_vec(),
+        node.node_cert_pem.as_bytes().to_vec(),
+    );
+    for cert in &members {
+        let id = cert.sha256_der().to_hex();
+        tx.put(&map(tables::MEMBERS_CERTS), id.as_bytes(), cert.to_pem().into_bytes());
+        let info = json!({"status": "Accepted", "member_data": null});
+        tx.put(&map(tables::MEMBERS_INFO), id.as_bytes(), to_bytes(&info));
+    }
+    for cert in &users {
+        let id = cert.sha256_der().to_hex();
+        tx.put(&map(tables::USERS_CERTS), id.as_bytes(), cert.to_pem().into_bytes());
+        tx.put(&map(tables::USERS_INFO), id.as_bytes(), to_bytes(&json!({"user_data": null})));
+    }
+    let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {
+        unreachable!("genesis always writes");
+    };
+    node.seal_or_undo(seqno, &write_set, false)?;
+    node.emit_signature(now_ms)?;
+    node.flush()?;
+    tracing::info!(node_id = %node.identity.node_id, committed = %node.committed, "service created");
+    node.check_invariants();
+    Ok(node)
+}
+
+fn read_certs(paths: &[impl AsRef<Path>]) -> Result<Vec<Certificate>> {
+    paths
+        .iter()
+        .map(|path| {
+            let path = path.as_ref();
+            let pem = std::fs::read_to_string(path)
+                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+            Certificate::from_pem(&pem)
+                .map_err(|source| Error::Crypto { what: path.display().to_string(), source })
+        })
+        .collect()
+}
+
+fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("JSON values serialise")
+}

@@ -1,0 +1,103 @@
+//! Start-up on existing state: replay every ledger entry into the KV and the Merkle tree,
+//! keep what a durable signature covers, drop the unsigned suffix, and move to a new view.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use coco_kv::WriteSet;
+use coco_ledger::{decode_entry, write_set_digest};
+use coco_merkle::leaf_digest;
+use coco_types::{Digest, Seqno, TxId, View};
+
+use super::Node;
+use super::signature::{SignatureJson, SignatureRecord, map};
+use crate::error::{Error, Result};
+use crate::tables;
+
+pub(super) fn replay(mut node: Node) -> Result<Node> {
+    node.tree.append(Digest::ZERO);
+    let mut last_view = View(0);
+    let entries: Vec<_> = node.ledger.entries(Seqno(1)).collect();
+    for entry in entries {
+        let (seqno, raw) = entry?;
+        last_view = replay_entry(&mut node, seqno, &raw)?;
+    }
+    let Some((&signed, record)) = node.signatures.iter().next_back() else {
+        return Err(Error::Corrupt {
+            what: "ledger".to_owned(),
+            reason: "no signature transaction: the service was never committed".to_owned(),
+        });
+    };
+    node.committed = TxId { view: record.view, seqno: signed };
+    node.durable = node.last_seqno();
+    if node.last_seqno() > signed {
+        tracing::warn!(
+            from = signed.0 + 1,
+            to = node.last_seqno().0,
+            "dropping transactions no durable signature covers"
+        );
+        node.kv.rollback(signed)?;
+        node.ledger.truncate(signed)?;
+        node.tree.truncate(signed.0 + 1)?;
+        node.view_history.retain(|(_, first)| *first <= signed);
+        node.durable = signed;
+    }
+    node.ledger.commit(signed)?;
+    node.kv.compact(signed)?;
+    // A restart is a new view: transactions ordered from now on can never be confused
+    // with the dropped suffix (their IVs and TxIds differ).
+    node.view = View(last_view.0 + 1);
+    tracing::info!(committed = %node.committed, view = %node.view, "ledger replayed");
+    node.check_invariants();
+    Ok(node)
+}
+
+fn replay_entry(node: &mut Node, seqno: Seqno, raw: &[u8]) -> Result<View> {
+    let entry = decode_entry(raw)?;
+    assert_eq!(entry.seqno(), seqno, "ledger index and entry header disagree");
+    let view = entry.view();
+    let private = entry.decrypt_private(&node.identity.ledger_secret)?;
+    let write_set = WriteSet::decode_domains(entry.public_maps(), &private)?;
+    let txid = TxId { view, seqno };
+    let commit_evidence = node.evidence_key.evidence(txid);
+    let expected = coco_crypto::sha256(commit_evidence.as_bytes());
+    if expected != entry.commit_evidence_digest() {
+        return Err(Error::Corrupt {
+            what: format!("ledger entry {txid}"),
+            reason: "commit evidence digest does not match the ledger secret".to_owned(),
+        });
+    }
+    node.kv.apply(seqno, &write_set)?;
+    let leaf = leaf_digest(&write_set_digest(raw), &commit_evidence, &entry.claims_digest());
+    node.tree.append(leaf);
+    if node.view_history.last().is_none_or(|(last, _)| *last != view) {
+        node.view_history.push((view, seqno));
+    }
+    if let Some(record) = signature_of(&write_set, view)? {
+        node.signatures.insert(seqno, record);
+    }
+    Ok(view)
+}
+
+/// The signature a write set carries, if it is a signature transaction.
+pub(crate) fn signature_of(write_set: &WriteSet, view: View) -> Result<Option<SignatureRecord>> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        what: "signature transaction".to_owned(),
+        reason: reason.to_owned(),
+    };
+    let singleton = |name: &str| {
+        write_set.get(&map(name)).and_then(|writes| writes.writes().get(tables::SINGLETON_KEY))
+    };
+    let Some(signature) = singleton(tables::SIGNATURES) else {
+        return Ok(None);
+    };
+    let json: SignatureJson =
+        serde_json::from_slice(signature).map_err(|_| corrupt("signature JSON"))?;
+    let cose = singleton(tables::COSE_SIGNATURES).ok_or_else(|| corrupt("COSE signature missing"))?;
+    let cose: String = serde_json::from_slice(cose).map_err(|_| corrupt("COSE signature JSON"))?;
+    Ok(Some(SignatureRecord {
+        view,
+        root: json.root.parse().map_err(|_| corrupt("root"))?,
+        node_signature: BASE64.decode(json.sig).map_err(|_| corrupt("node signature"))?,
+        cose_signature: BASE64.decode(cose).map_err(|_| corrupt("COSE signature"))?,
+    }))
+}

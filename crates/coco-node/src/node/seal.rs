@@ -1,0 +1,113 @@
+//! Committing a transaction: the KV commit, then the ledger entry and the Merkle leaf.
+
+use coco_kv::{CommitOutcome, Tx, WriteSet};
+use coco_ledger::{EntryParts, encode_entry, write_set_digest};
+use coco_merkle::leaf_digest;
+use coco_types::{Digest, Seqno, TxId};
+
+use super::Node;
+use crate::error::{Error, Result};
+
+/// What committing a transaction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// The transaction only read: nothing was ordered.
+    ReadOnly,
+    /// The transaction was ordered at this TxId (status `Pending` until a signature).
+    Ordered(TxId),
+}
+
+impl Node {
+    /// Commits `tx`: checks its reads are still current (optimistic concurrency), orders
+    /// its writes at the next seqno, seals them into the ledger and the Merkle tree.
+    ///
+    /// # Errors
+    /// [`Error::Kv`] with a conflict when a read is stale (the caller re-executes);
+    /// [`Error::WriteSetTooLarge`]; ledger failures. On any error the store is unchanged.
+    pub fn commit(&mut self, tx: Tx) -> Result<Commit> {
+        let outcome = match self.kv.commit(tx) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.metrics.conflicts += 1;
+                return Err(Error::Kv(e));
+            }
+        };
+        match outcome {
+            CommitOutcome::ReadOnly => Ok(Commit::ReadOnly),
+            CommitOutcome::Written { seqno, write_set } => {
+                let txid = self.seal_or_undo(seqno, &write_set, false)?;
+                self.txs_since_signature += 1;
+                Ok(Commit::Ordered(txid))
+            }
+        }
+    }
+
+    /// Seals a write set the KV has just applied at `seqno`; on failure undoes the KV
+    /// commit so a failed operation changes nothing.
+    pub(crate) fn seal_or_undo(
+        &mut self,
+        seqno: Seqno,
+        write_set: &WriteSet,
+        is_signature: bool,
+    ) -> Result<TxId> {
+        let bytes = write_set.encoded_len() as u64;
+        let result = if bytes > self.limits.write_set_bytes_max {
+            Err(Error::WriteSetTooLarge { bytes, limit: self.limits.write_set_bytes_max })
+        } else {
+            self.seal(seqno, write_set, is_signature)
+        };
+        if result.is_err() {
+            let previous = Seqno(seqno.0 - 1);
+            self.kv.rollback(previous).expect("the seqno just ordered is above the committed");
+        }
+        result
+    }
+
+    fn seal(&mut self, seqno: Seqno, write_set: &WriteSet, is_signature: bool) -> Result<TxId> {
+        assert_eq!(self.tree.len(), seqno.0, "the Merkle tree is one leaf behind the kv");
+        let txid = TxId { view: self.view, seqno };
+        let (public_maps, private_maps) = write_set.encode_domains();
+        let commit_evidence = self.evidence_key.evidence(txid);
+        let claims_digest = Digest::ZERO;
+        let parts = EntryParts {
+            view: self.view,
+            seqno,
+            flags: 0,
+            claims_digest,
+            commit_evidence_digest: coco_crypto::sha256(commit_evidence.as_bytes()),
+            public_maps: &public_maps,
+            private_maps: &private_maps,
+        };
+        let raw = encode_entry(&parts, &self.identity.ledger_secret)?;
+        self.ledger.append(seqno, &raw, is_signature)?;
+        self.tree.append(leaf_digest(&write_set_digest(&raw), &commit_evidence, &claims_digest));
+        self.metrics.txs_committed_locally += 1;
+        if self.view_history.last().is_none_or(|(view, _)| *view != self.view) {
+            self.view_history.push((self.view, seqno));
+        }
+        Ok(txid)
+    }
+
+    /// Makes every appended entry durable (group commit: one fsync for the batch) and
+    /// advances the commit point to the last durable signature.
+    ///
+    /// # Errors
+    /// Ledger IO failures, which the host treats as fatal.
+    pub fn flush(&mut self) -> Result<TxId> {
+        let last = self.last_seqno();
+        if self.durable < last {
+            self.ledger.flush()?;
+            self.durable = last;
+            self.metrics.flushes += 1;
+        }
+        let newest = self.signatures.range(..=self.durable).next_back();
+        if let Some((&seqno, record)) = newest {
+            if seqno > self.committed.seqno {
+                self.committed = TxId { view: record.view, seqno };
+                self.ledger.commit(seqno)?;
+                self.kv.compact(seqno)?;
+            }
+        }
+        Ok(self.committed)
+    }
+}

@@ -1,0 +1,106 @@
+//! Signature transactions: the node's ECDSA signature and the service's COSE Sign1 over
+//! the Merkle root, written to CCF's signature tables.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use coco_kv::{CommitOutcome, MapName};
+use coco_types::{Digest, TxId, View};
+
+use super::Node;
+use crate::error::Result;
+use crate::tables;
+
+/// A signature transaction as receipts need it.
+#[derive(Clone, Debug)]
+pub struct SignatureRecord {
+    /// The view of the signature transaction.
+    pub view: View,
+    /// The root it signs (leaves 0..seqno−1).
+    pub root: Digest,
+    /// DER ECDSA signature by the node key over the root (prehashed).
+    pub node_signature: Vec<u8>,
+    /// The service's COSE Sign1 over the root (detached payload).
+    pub cose_signature: Vec<u8>,
+}
+
+/// `public:ccf.internal.signatures`, as CCF writes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SignatureJson {
+    pub(crate) sig: String,
+    pub(crate) node: String,
+    pub(crate) hashed_nonce: String,
+    pub(crate) seqno: u64,
+    pub(crate) view: u64,
+    pub(crate) commit_seqno: u64,
+    pub(crate) commit_view: u64,
+    pub(crate) root: String,
+}
+
+/// Issuer and subject of the COSE root signatures' CWT claims.
+const COSE_ISSUER: &str = "coco";
+const COSE_SUBJECT: &str = "ledger.signature";
+
+impl Node {
+    /// True when a signature transaction is due: `sig_tx_interval` transactions since the
+    /// last one, or `sig_ms_interval` elapsed with at least one unsigned transaction.
+    #[must_use]
+    pub fn signature_due(&self, now_ms: u64) -> bool {
+        let unsigned = self.txs_since_signature;
+        let elapsed = now_ms.saturating_sub(self.last_signature_ms);
+        unsigned >= self.limits.sig_tx_interval
+            || (unsigned > 0 && elapsed >= self.limits.sig_ms_interval)
+    }
+
+    /// Appends a signature transaction over the current Merkle root.
+    ///
+    /// # Errors
+    /// Signing or ledger failures.
+    pub fn emit_signature(&mut self, now_ms: u64) -> Result<TxId> {
+        let seqno = self.last_seqno().next();
+        let txid = TxId { view: self.view, seqno };
+        assert_eq!(self.tree.len(), seqno.0, "the root must cover exactly leaves 0..seqno-1");
+        let root = self.tree.root()?;
+        let node_signature = self.identity.node_key.sign_prehashed_sha256(&root);
+        let cose_signature = coco_crypto::sign_ccf_root(
+            &self.identity.service_key,
+            &root,
+            txid,
+            now_ms / 1000,
+            COSE_ISSUER,
+            COSE_SUBJECT,
+        );
+        let json = SignatureJson {
+            sig: BASE64.encode(&node_signature),
+            node: self.identity.node_id.to_hex(),
+            hashed_nonce: coco_crypto::sha256(&seqno.0.to_le_bytes()).to_hex(),
+            seqno: seqno.0,
+            view: txid.view.0,
+            commit_seqno: 0,
+            commit_view: 0,
+            root: root.to_hex(),
+        };
+        let signature_json = serde_json::to_vec(&json).expect("signature JSON serialises");
+        let cose_json =
+            serde_json::to_vec(&BASE64.encode(&cose_signature)).expect("a string serialises");
+        let mut tx = self.kv.begin();
+        tx.put(&map(tables::SIGNATURES), tables::SINGLETON_KEY, signature_json);
+        tx.put(&map(tables::COSE_SIGNATURES), tables::SINGLETON_KEY, cose_json);
+        tx.put(&map(tables::TREE), tables::SINGLETON_KEY, self.tree.serialise());
+        let CommitOutcome::Written { seqno: ordered, write_set } = self.kv.commit(tx)? else {
+            unreachable!("a signature transaction always writes");
+        };
+        assert_eq!(ordered, seqno, "signature ordered at an unexpected seqno");
+        let txid = self.seal_or_undo(seqno, &write_set, true)?;
+        let record = SignatureRecord { view: txid.view, root, node_signature, cose_signature };
+        self.signatures.insert(seqno, record);
+        self.txs_since_signature = 0;
+        self.last_signature_ms = now_ms;
+        self.metrics.signatures += 1;
+        Ok(txid)
+    }
+}
+
+/// A map name for one of CCF's fixed table names.
+pub(crate) fn map(name: &str) -> MapName {
+    MapName::new(name).expect("CCF table names are valid map names")
+}
