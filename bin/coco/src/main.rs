@@ -10,8 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod keygen;
+mod ledger_cmd;
 mod node_cmd;
+mod receipt_cmd;
 mod sandbox;
 
 /// Coco: a confidential consortium ledger with CCF-compatible ledgers and receipts.
@@ -31,6 +34,14 @@ enum Command {
     Node(node_cmd::NodeCommand),
     /// Generate a member or user identity: `<name>_privk.pem` and `<name>_cert.pem`.
     Keygen(keygen::KeygenArgs),
+    /// Audit or inspect a ledger directory offline.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
+    /// Verify receipts offline.
+    #[command(subcommand)]
+    Receipt(receipt_cmd::ReceiptCommand),
+    /// Load a node: many TLS connections, fixed duration, committed tx/s and latency.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn init_tracing() {
@@ -46,6 +57,9 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Node(command) => node_cmd::run(command),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Ledger(command) => ledger_cmd::run(command),
+        Command::Receipt(command) => receipt_cmd::run(command),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

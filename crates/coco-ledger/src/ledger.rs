@@ -707,7 +707,7 @@ impl Iterator for Entries<'_> {
     }
 }
 
-fn chunk_file_name(name: &ChunkName) -> String {
+pub(crate) fn chunk_file_name(name: &ChunkName) -> String {
     let state = match (name.end, name.committed) {
         (None, _) => ChunkState::InProgress,
         (Some(_), false) => ChunkState::Complete,
@@ -718,7 +718,7 @@ fn chunk_file_name(name: &ChunkName) -> String {
 
 /// Lists and orders the chunk files of `dir`, checking that names parse, chunks are
 /// contiguous, only the last is in progress, and committed chunks form a prefix.
-fn list_chunks(dir: &Path) -> Result<Vec<ChunkName>> {
+pub(crate) fn list_chunks(dir: &Path) -> Result<Vec<ChunkName>> {
     let mut names = Vec::new();
     for item in fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let item = item.map_err(Error::io("list", dir))?;

@@ -64,6 +64,7 @@ mod commit_evidence;
 mod entry;
 mod error;
 mod ledger;
+mod reader;
 
 pub use chunk::ChunkState;
 pub use commit_evidence::{CommitEvidenceKey, commit_evidence};
@@ -74,3 +75,4 @@ pub use entry::{
 };
 pub use error::{Error, Result};
 pub use ledger::{ChunkInfo, Entries, Ledger};
+pub use reader::{ChunkContents, ChunkFile, LedgerFiles};

@@ -12,6 +12,7 @@
 
 mod app;
 pub mod apps;
+mod audit;
 mod config;
 mod error;
 mod identity;
@@ -21,6 +22,7 @@ pub mod tables;
 
 pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};
 pub use coco_kv::Tx;
+pub use audit::{AuditError, AuditReport, verify_ledger};
 pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
 pub use error::{Error, Result};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};

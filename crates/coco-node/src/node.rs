@@ -29,7 +29,7 @@ use crate::identity::Identity;
 mod genesis;
 mod replay;
 mod seal;
-mod signature;
+pub(crate) mod signature;
 
 pub use seal::Commit;
 pub use signature::SignatureRecord;
