@@ -5,23 +5,22 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use coco_node::{AppRequest, Commit};
 
-use crate::routes::{commit_outcome_header, error, wait_for_commit};
+use crate::api_error::ApiError;
+use crate::routes::{set_tx_header, wait_for_commit};
 use crate::server::Shared;
 
-pub(crate) async fn execute(shared: &Shared, request: &AppRequest<'_>) -> Response {
+pub(crate) async fn execute(
+    shared: &Shared,
+    request: &AppRequest<'_>,
+) -> Result<Response, ApiError> {
     let attempts = shared.limits.tx_retries_max;
     for _ in 0..attempts {
-        let mut tx = match shared.node().begin() {
-            Ok(tx) => tx,
-            Err(e) => return node_error(&e),
-        };
-        let reply = match shared.app.handle(request, &mut tx) {
-            Ok(reply) => reply,
-            Err(e) => {
-                let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return error(status, e.code, e.message);
-            }
-        };
+        let mut tx = shared.node().begin().map_err(|e| ApiError::from_node(&e))?;
+        let reply = shared.app.handle(request, &mut tx).map_err(|e| {
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(status, e.code, e.message)
+        })?;
         let commit = {
             let mut node = shared.node();
             match node.commit(tx) {
@@ -32,33 +31,22 @@ pub(crate) async fn execute(shared: &Shared, request: &AppRequest<'_>) -> Respon
                     commit
                 }
                 Err(coco_node::Error::Kv(e)) if e.is_conflict() => continue,
-                Err(e) => return node_error(&e),
+                Err(e) => return Err(ApiError::from_node(&e)),
             }
         };
-        if let (true, Commit::Ordered(tx)) = (reply.wait_for_commit, commit) {
-            if let Err(response) = wait_for_commit(shared, tx).await {
-                return response;
-            }
+        if reply.wait_for_commit
+            && let Commit::Ordered(tx) = commit
+        {
+            wait_for_commit(shared, tx).await?;
         }
         let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-        let mut response = (status, [("content-type", "application/json")], reply.body).into_response();
-        commit_outcome_header(&mut response, commit);
-        return response;
+        let content_type = [("content-type", "application/json")];
+        let mut response = (status, content_type, reply.body).into_response();
+        if let Commit::Ordered(tx) = commit {
+            set_tx_header(&mut response, tx);
+        }
+        return Ok(response);
     }
-    error(StatusCode::SERVICE_UNAVAILABLE, "TransactionConflict", format!("transaction conflicted {attempts} times"))
-}
-
-fn node_error(e: &coco_node::Error) -> Response {
-    match e {
-        coco_node::Error::Backpressure { .. } => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "TooManyPendingTransactions", e.to_string())
-        }
-        coco_node::Error::WriteSetTooLarge { .. } => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, "WriteSetTooLarge", e.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "transaction failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "transaction failed")
-        }
-    }
+    let error = coco_node::Error::TooManyConflicts { attempts };
+    Err(ApiError::from_node(&error))
 }

@@ -5,6 +5,7 @@
 // The host is where Coco meets the OS: it may read clocks and spawn tasks.
 #![allow(clippy::disallowed_methods)]
 
+mod api_error;
 mod error;
 mod execute;
 mod routes;

@@ -1,6 +1,6 @@
 //! HTTP routes: CCF's `/node/*` operator endpoints, receipts, and `/app/*` handed to the
-//! app inside a KV transaction. Every error is `{"error": {"code", "message"}}` with an
-//! `x-ms-error-code` header; every write answers with `x-ms-ccf-transaction-id`.
+//! app inside a KV transaction. Every error is an [`ApiError`]; every write answers with
+//! `x-ms-ccf-transaction-id`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,10 +12,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use coco_node::{AppRequest, Caller, Commit, Method, Node};
+use coco_node::{AppRequest, Caller, Method, Node};
 use coco_types::{TxId, TxStatus, UserId};
 use serde_json::json;
 
+use crate::api_error::ApiError;
 use crate::server::{PeerCert, Shared};
 
 /// Header carrying `view.seqno` of the transaction a response reflects.
@@ -40,22 +41,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// An error response in CCF's shape.
-pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"code": code, "message": message.into()}});
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(code) {
-        response.headers_mut().insert("x-ms-error-code", value);
-    }
-    response
-}
-
 fn json_ok(value: &serde_json::Value) -> Response {
     (StatusCode::OK, axum::Json(value)).into_response()
 }
 
-async fn not_found(request: Request) -> Response {
-    error(StatusCode::NOT_FOUND, "ResourceNotFound", format!("unknown path {}", request.uri().path()))
+async fn not_found(request: Request) -> ApiError {
+    let path = request.uri().path();
+    ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", format!("unknown path {path}"))
 }
 
 async fn node_state(State(shared): AppState) -> Response {
@@ -90,25 +82,21 @@ async fn node_commit(State(shared): AppState) -> Response {
     response
 }
 
-fn parse_tx_query(request: &Request) -> Result<TxId, Response> {
+fn parse_tx_query(request: &Request) -> Result<TxId, ApiError> {
     #[derive(serde::Deserialize)]
     struct Query {
         transaction_id: Option<String>,
     }
-    let bad = |message: String| error(StatusCode::BAD_REQUEST, "InvalidQueryParameterValue", message);
     let query: Query = serde_urlencoded::from_str(request.uri().query().unwrap_or(""))
-        .map_err(|e| bad(format!("bad query string: {e}")))?;
-    let text = query.transaction_id.ok_or_else(|| bad("missing transaction_id".to_owned()))?;
-    text.parse().map_err(|e: coco_types::TxIdParseError| bad(e.to_string()))
+        .map_err(|e| ApiError::bad_query(format!("bad query string: {e}")))?;
+    let text = query.transaction_id.ok_or_else(|| ApiError::bad_query("missing transaction_id"))?;
+    text.parse().map_err(|e: coco_types::TxIdParseError| ApiError::bad_query(e.to_string()))
 }
 
-async fn node_tx(State(shared): AppState, request: Request) -> Response {
-    let tx = match parse_tx_query(&request) {
-        Ok(tx) => tx,
-        Err(response) => return response,
-    };
+async fn node_tx(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
+    let tx = parse_tx_query(&request)?;
     let status = shared.node().tx_status(tx);
-    json_ok(&json!({"transaction_id": tx.to_string(), "status": status}))
+    Ok(json_ok(&json!({"transaction_id": tx.to_string(), "status": status})))
 }
 
 async fn node_metrics(State(shared): AppState) -> Response {
@@ -118,99 +106,68 @@ async fn node_metrics(State(shared): AppState) -> Response {
     };
     let sessions = shared.sessions_open.load(Ordering::Relaxed);
     let requests = shared.requests.load(Ordering::Relaxed);
-    let text = format!(
-        "# TYPE coco_txs_ordered_total counter\ncoco_txs_ordered_total {}\n\
-         # TYPE coco_signatures_total counter\ncoco_signatures_total {}\n\
-         # TYPE coco_conflicts_total counter\ncoco_conflicts_total {}\n\
-         # TYPE coco_ledger_flushes_total counter\ncoco_ledger_flushes_total {}\n\
-         # TYPE coco_app_requests_total counter\ncoco_app_requests_total {requests}\n\
-         # TYPE coco_last_seqno gauge\ncoco_last_seqno {}\n\
-         # TYPE coco_committed_seqno gauge\ncoco_committed_seqno {}\n\
-         # TYPE coco_sessions_open gauge\ncoco_sessions_open {sessions}\n",
-        metrics.txs_committed_locally,
-        metrics.signatures,
-        metrics.conflicts,
-        metrics.flushes,
-        last.0,
-        committed.seqno.0,
-    );
+    let counters = [
+        ("coco_txs_ordered_total", "counter", metrics.txs_committed_locally),
+        ("coco_signatures_total", "counter", metrics.signatures),
+        ("coco_conflicts_total", "counter", metrics.conflicts),
+        ("coco_ledger_flushes_total", "counter", metrics.flushes),
+        ("coco_app_requests_total", "counter", requests),
+        ("coco_last_seqno", "gauge", last.0),
+        ("coco_committed_seqno", "gauge", committed.seqno.0),
+        ("coco_sessions_open", "gauge", sessions),
+    ];
+    let text: String = counters
+        .iter()
+        .map(|(name, kind, value)| format!("# TYPE {name} {kind}\n{name} {value}\n"))
+        .collect();
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
+    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
     response
 }
 
 /// Authorises the caller as a user: its certificate must be in `users.certs`.
-fn authorise_user(node: &Node, peer: &PeerCert) -> Result<Caller, Response> {
-    let Some(der) = &peer.0 else {
-        return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "a user client certificate is required"));
-    };
+fn authorise_user(node: &Node, peer: &PeerCert) -> Result<Caller, ApiError> {
+    let der = peer
+        .0
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("a user client certificate is required"))?;
     let id = UserId(coco_crypto::sha256(der));
     if node.is_user(id) {
         Ok(Caller::User(id))
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "the client certificate is not a known user"))
+        Err(ApiError::unauthorized("the client certificate is not a known user"))
     }
 }
 
-fn receipt_error(e: &coco_node::Error, tx: TxId) -> Response {
-    match e {
-        coco_node::Error::NoReceipt { reason: "pending", .. } => {
-            let mut response = error(StatusCode::ACCEPTED, "TransactionPending", format!("{tx} is not committed yet"));
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
-        coco_node::Error::NoReceipt { reason, .. } => {
-            error(StatusCode::NOT_FOUND, "TransactionNotFound", format!("no receipt for {tx}: {reason}"))
-        }
-        other => {
-            tracing::error!(error = %other, %tx, "receipt failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "receipt construction failed")
-        }
-    }
+fn peer_of(request: &Request) -> PeerCert {
+    request.extensions().get::<PeerCert>().cloned().unwrap_or(PeerCert(None))
 }
 
-async fn app_receipt(State(shared): AppState, request: Request) -> Response {
-    let peer = request.extensions().get::<PeerCert>().cloned().unwrap_or(PeerCert(None));
-    let tx = match parse_tx_query(&request) {
-        Ok(tx) => tx,
-        Err(response) => return response,
-    };
+async fn app_receipt(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
+    let tx = parse_tx_query(&request)?;
     let node = shared.node();
-    if let Err(response) = authorise_user(&node, &peer) {
-        return response;
-    }
-    match node.receipt(tx) {
-        Ok(receipt) => json_ok(&serde_json::to_value(receipt).expect("receipts serialise")),
-        Err(e) => receipt_error(&e, tx),
-    }
+    authorise_user(&node, &peer_of(&request))?;
+    let receipt = node.receipt(tx).map_err(|e| ApiError::from_node(&e))?;
+    Ok(json_ok(&serde_json::to_value(receipt).expect("receipts serialise")))
 }
 
-async fn app_cose_receipt(State(shared): AppState, request: Request) -> Response {
-    let peer = request.extensions().get::<PeerCert>().cloned().unwrap_or(PeerCert(None));
-    let tx = match parse_tx_query(&request) {
-        Ok(tx) => tx,
-        Err(response) => return response,
-    };
+async fn app_cose_receipt(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
+    let tx = parse_tx_query(&request)?;
     let node = shared.node();
-    if let Err(response) = authorise_user(&node, &peer) {
-        return response;
-    }
-    match node.cose_receipt(tx) {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/cose"));
-            response
-        }
-        Err(e) => receipt_error(&e, tx),
-    }
+    authorise_user(&node, &peer_of(&request))?;
+    let bytes = node.cose_receipt(tx).map_err(|e| ApiError::from_node(&e))?;
+    let mut response = bytes.into_response();
+    let content_type = HeaderValue::from_static("application/cose");
+    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    Ok(response)
 }
 
-async fn read_body(shared: &Shared, body: Body, declared: Option<u64>) -> Result<Bytes, Response> {
+async fn read_body(shared: &Shared, body: Body, declared: Option<u64>) -> Result<Bytes, ApiError> {
     let limit = shared.limits.request_body_bytes_max;
     let too_large = || {
-        error(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", format!("request bodies are limited to {limit} bytes"))
+        let message = format!("request bodies are limited to {limit} bytes");
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", message)
     };
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
@@ -219,37 +176,32 @@ async fn read_body(shared: &Shared, body: Body, declared: Option<u64>) -> Result
     axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
 }
 
-fn method_of(method: &axum::http::Method) -> Option<Method> {
+fn method_of(method: &axum::http::Method) -> Result<Method, ApiError> {
     use axum::http::Method as Http;
     match *method {
-        Http::GET => Some(Method::Get),
-        Http::POST => Some(Method::Post),
-        Http::PUT => Some(Method::Put),
-        Http::DELETE => Some(Method::Delete),
-        _ => None,
+        Http::GET => Ok(Method::Get),
+        Http::POST => Ok(Method::Post),
+        Http::PUT => Ok(Method::Put),
+        Http::DELETE => Ok(Method::Delete),
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHttpVerb",
+            format!("method {method} is not supported"),
+        )),
     }
 }
 
-async fn app_dispatch(State(shared): AppState, request: Request) -> Response {
+async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
+    let caller = authorise_user(&shared.node(), &peer_of(&request))?;
     let (parts, body) = request.into_parts();
-    let peer = parts.extensions.get::<PeerCert>().cloned().unwrap_or(PeerCert(None));
-    let caller = match authorise_user(&shared.node(), &peer) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let Some(method) = method_of(&parts.method) else {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "UnsupportedHttpVerb", "unsupported method");
-    };
+    let method = method_of(&parts.method)?;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = match read_body(&shared, body, declared).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+    let body = read_body(&shared, body, declared).await?;
     let path = parts.uri.path().strip_prefix("/app").unwrap_or(parts.uri.path());
     let app_request = AppRequest {
         method,
@@ -263,30 +215,30 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Response {
 }
 
 /// Waits until `tx` is committed (or invalid), up to `commit_wait_ms_max`.
-pub(crate) async fn wait_for_commit(shared: &Shared, tx: TxId) -> Result<(), Response> {
+pub(crate) async fn wait_for_commit(shared: &Shared, tx: TxId) -> Result<(), ApiError> {
     let mut committed = shared.committed.subscribe();
     let wait = Duration::from_millis(shared.limits.commit_wait_ms_max);
     let reached = tokio::time::timeout(wait, committed.wait_for(|c| c.seqno >= tx.seqno)).await;
     if reached.is_err() {
-        return Err(error(StatusCode::GATEWAY_TIMEOUT, "TransactionCommitTimeout", format!("{tx} was not committed in time")));
+        let message = format!("{tx} was not committed in time");
+        return Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "TransactionCommitTimeout",
+            message,
+        ));
     }
     match shared.node().tx_status(tx) {
         TxStatus::Committed => Ok(()),
-        TxStatus::Invalid | TxStatus::Unknown | TxStatus::Pending => {
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "TransactionInvalid", format!("{tx} was rolled back")))
-        }
+        TxStatus::Invalid | TxStatus::Unknown | TxStatus::Pending => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "TransactionInvalid",
+            format!("{tx} was rolled back"),
+        )),
     }
 }
 
 pub(crate) fn set_tx_header(response: &mut Response, tx: TxId) {
     if let Ok(value) = HeaderValue::from_str(&tx.to_string()) {
         response.headers_mut().insert(TX_ID_HEADER, value);
-    }
-}
-
-pub(crate) fn commit_outcome_header(response: &mut Response, commit: Commit) {
-    match commit {
-        Commit::Ordered(tx) => set_tx_header(response, tx),
-        Commit::ReadOnly => {}
     }
 }

@@ -96,8 +96,7 @@ pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let accept =
-        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
+    let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
     let signer = tokio::spawn(signer_loop(shared.clone(), shutdown_rx));
     tracing::info!(%local_addr, "node listening");
     Ok(RunningNode { local_addr, shutdown, accept, signer, shared })
@@ -214,7 +213,8 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             let mut node = shared.node();
             let now = now_ms();
             if node.signature_due(now) {
-                node.emit_signature(now).inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
+                node.emit_signature(now)
+                    .inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
             }
             node.flush().inspect_err(|e| tracing::error!(error = %e, "ledger flush failed"))?
         };

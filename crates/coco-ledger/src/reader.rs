@@ -96,6 +96,9 @@ impl LedgerFiles {
 
 impl ChunkContents {
     /// `(seqno, byte offset in the file, raw entry)` for every whole entry.
+    ///
+    /// # Panics
+    /// Never: spans were checked to lie inside the file when it was read.
     pub fn entries(&self) -> impl Iterator<Item = (Seqno, u64, &[u8])> {
         self.spans.iter().zip(self.start..).map(|(span, seqno)| {
             let begin = usize::try_from(span.offset).expect("spans lie inside the file");

@@ -56,6 +56,9 @@ pub struct AppResponse {
 
 impl AppResponse {
     /// 200 with a JSON body.
+    ///
+    /// # Panics
+    /// Never: a `serde_json::Value` always serialises.
     #[must_use]
     pub fn json(value: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(value).expect("JSON values serialise");

@@ -77,7 +77,7 @@ impl Identity {
                 .map_err(crypto("service certificate"))?;
         let node_key = SigningKey::generate_p384().map_err(crypto("node key"))?;
         let node_cert = Certificate::endorse_node(
-            &node_key.verifying_key(),
+            node_key.verifying_key(),
             &service_key,
             &service_cert,
             sans,

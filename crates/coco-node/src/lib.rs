@@ -21,8 +21,8 @@ mod receipt;
 pub mod tables;
 
 pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};
-pub use coco_kv::Tx;
 pub use audit::{AuditError, AuditReport, verify_ledger};
+pub use coco_kv::Tx;
 pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
 pub use error::{Error, Result};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};

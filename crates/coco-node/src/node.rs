@@ -115,8 +115,7 @@ impl Node {
                     });
                 }
                 let sans = &config.network.subject_alt_names;
-                let identity =
-                    Identity::create(&config.storage.state_dir, sans, now_ms / 1000)?;
+                let identity = Identity::create(&config.storage.state_dir, sans, now_ms / 1000)?;
                 let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
                 genesis::genesis(node, config, now_ms)
             }
@@ -187,6 +186,9 @@ impl Node {
     }
 
     /// The view in which `seqno` was ordered here, if this node holds it.
+    ///
+    /// # Panics
+    /// If the view history does not start at or before the first seqno (a bug).
     #[must_use]
     pub fn view_of(&self, seqno: Seqno) -> Option<View> {
         if seqno.0 == 0 || seqno > self.last_seqno() {

@@ -72,7 +72,11 @@ impl Node {
             signature: BASE64.encode(&record.node_signature),
         };
         if located.signature_seqno == tx.seqno {
-            return Ok(JsonReceipt { is_signature_transaction: true, leaf: Some(record.root), ..base });
+            return Ok(JsonReceipt {
+                is_signature_transaction: true,
+                leaf: Some(record.root),
+                ..base
+            });
         }
         let proof = self.tree.proof(tx.seqno.0, located.signature_seqno.0)?;
         let components = LeafComponents {

@@ -92,20 +92,27 @@ impl LoggingApp {
     }
 }
 
-fn post(map: &MapName, request: &AppRequest<'_>, tx: &mut Tx, blocking: bool) -> Result<AppResponse, AppError> {
-    let body: PostBody = serde_json::from_slice(request.body)
-        .map_err(|e| AppError::invalid_input(format!("body must be {{\"id\": u64, \"msg\": string}}: {e}")))?;
+fn post(
+    map: &MapName,
+    request: &AppRequest<'_>,
+    tx: &mut Tx,
+    blocking: bool,
+) -> Result<AppResponse, AppError> {
+    let body: PostBody = serde_json::from_slice(request.body).map_err(|e| {
+        AppError::invalid_input(format!("body must be {{\"id\": u64, \"msg\": string}}: {e}"))
+    })?;
     if body.msg.len() > MSG_BYTES_MAX {
         return Err(AppError::invalid_input("msg is too long"));
     }
-    tx.put(map, &body.id.to_be_bytes(), body.msg.as_bytes());
+    tx.put(map, body.id.to_be_bytes(), body.msg.as_bytes());
     let mut response = AppResponse::json(&json!(true));
     response.wait_for_commit = blocking;
     Ok(response)
 }
 
 fn parse_id(text: Option<&str>, name: &str) -> Result<u64, AppError> {
-    let text = text.ok_or_else(|| AppError::invalid_input(format!("missing query parameter {name}")))?;
+    let text =
+        text.ok_or_else(|| AppError::invalid_input(format!("missing query parameter {name}")))?;
     text.parse().map_err(|_| AppError::invalid_input(format!("{name} must be an unsigned integer")))
 }
 
@@ -118,7 +125,9 @@ fn get(map: &MapName, request: &AppRequest<'_>, tx: &mut Tx) -> Result<AppRespon
     let q: IdQuery = query(request)?;
     let id = parse_id(q.id.as_deref(), "id")?;
     match tx.get(map, &id.to_be_bytes()) {
-        Some(value) => Ok(AppResponse::json(&json!({"id": id, "msg": String::from_utf8_lossy(&value)}))),
+        Some(value) => {
+            Ok(AppResponse::json(&json!({"id": id, "msg": String::from_utf8_lossy(value)})))
+        }
         None => Err(AppError::not_found(format!("no record with id {id}"))),
     }
 }
@@ -129,7 +138,7 @@ fn delete(map: &MapName, request: &AppRequest<'_>, tx: &mut Tx) -> Result<AppRes
     if tx.get(map, &id.to_be_bytes()).is_none() {
         return Err(AppError::not_found(format!("no record with id {id}")));
     }
-    tx.remove(map, &id.to_be_bytes());
+    tx.remove(map, id.to_be_bytes());
     Ok(AppResponse::json(&json!(true)))
 }
 
@@ -151,7 +160,9 @@ fn list(map: &MapName, request: &AppRequest<'_>, tx: &mut Tx) -> Result<AppRespo
     let mut entries = Vec::with_capacity(items.len());
     let mut next = None;
     for (index, (key, value)) in items.iter().enumerate() {
-        let id = u64::from_be_bytes(key.as_slice().try_into().map_err(|_| AppError::invalid_input("foreign key in map"))?);
+        let id = u64::from_be_bytes(
+            key.as_slice().try_into().map_err(|_| AppError::invalid_input("foreign key in map"))?,
+        );
         if index as u64 == limit {
             next = Some(id);
             break;

@@ -92,7 +92,8 @@ pub(crate) fn signature_of(write_set: &WriteSet, view: View) -> Result<Option<Si
     };
     let json: SignatureJson =
         serde_json::from_slice(signature).map_err(|_| corrupt("signature JSON"))?;
-    let cose = singleton(tables::COSE_SIGNATURES).ok_or_else(|| corrupt("COSE signature missing"))?;
+    let cose =
+        singleton(tables::COSE_SIGNATURES).ok_or_else(|| corrupt("COSE signature missing"))?;
     let cose: String = serde_json::from_slice(cose).map_err(|_| corrupt("COSE signature JSON"))?;
     Ok(Some(SignatureRecord {
         view,

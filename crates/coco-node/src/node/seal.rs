@@ -50,7 +50,7 @@ impl Node {
         write_set: &WriteSet,
         is_signature: bool,
     ) -> Result<TxId> {
-        let bytes = write_set.encoded_len() as u64;
+        let bytes = write_set.encoded_len();
         let result = if bytes > self.limits.write_set_bytes_max {
             Err(Error::WriteSetTooLarge { bytes, limit: self.limits.write_set_bytes_max })
         } else {
@@ -101,12 +101,12 @@ impl Node {
             self.metrics.flushes += 1;
         }
         let newest = self.signatures.range(..=self.durable).next_back();
-        if let Some((&seqno, record)) = newest {
-            if seqno > self.committed.seqno {
-                self.committed = TxId { view: record.view, seqno };
-                self.ledger.commit(seqno)?;
-                self.kv.compact(seqno)?;
-            }
+        if let Some((&seqno, record)) = newest
+            && seqno > self.committed.seqno
+        {
+            self.committed = TxId { view: record.view, seqno };
+            self.ledger.commit(seqno)?;
+            self.kv.compact(seqno)?;
         }
         Ok(self.committed)
     }

@@ -55,6 +55,9 @@ impl Node {
     ///
     /// # Errors
     /// Signing or ledger failures.
+    ///
+    /// # Panics
+    /// If the Merkle tree and the store disagree on the next seqno (a bug).
     pub fn emit_signature(&mut self, now_ms: u64) -> Result<TxId> {
         let seqno = self.last_seqno().next();
         let txid = TxId { view: self.view, seqno };
