@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use coco_client::bench::{BenchConfig, BenchProtocol};
 use coco_client::ClientIdentity;
+use coco_client::bench::{BenchConfig, BenchProtocol};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `coco bench`.
@@ -56,7 +56,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let config = BenchConfig {
         addr,
         service_cert_pem: read("service_cert.pem")?,
-        identity: Some(ClientIdentity { cert_pem: read("user0_cert.pem")?, key_pem: read("user0_privk.pem")? }),
+        identity: Some(ClientIdentity {
+            cert_pem: read("user0_cert.pem")?,
+            key_pem: read("user0_privk.pem")?,
+        }),
         connections: args.connections,
         duration: Duration::from_secs(args.duration),
         protocol,
@@ -74,7 +77,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(coco_client::bench::run(&config, |progress| {
         bar.set_position(u64::try_from(progress.elapsed.as_millis()).unwrap_or(u64::MAX));
-        bar.set_message(format!("{} ok, {} failed", progress.requests_ok, progress.requests_failed));
+        bar.set_message(format!(
+            "{} ok, {} failed",
+            progress.requests_ok, progress.requests_failed
+        ));
     }))?;
     bar.finish_and_clear();
     if args.json {
@@ -109,14 +115,22 @@ fn print_report(args: &BenchArgs, report: &coco_client::bench::BenchReport) {
         "{} {} x{} conns x{} in flight, {} s, {} B values",
         args.path, args.protocol, args.connections, args.depth, args.duration, args.value_bytes
     );
-    println!("  ok {}  failed {}  ({:?})", report.requests_ok, report.requests_failed, report.failures_by_status);
+    println!(
+        "  ok {}  failed {}  ({:?})",
+        report.requests_ok, report.requests_failed, report.failures_by_status
+    );
     println!("  responses/s  {:.0}", report.tx_per_s);
     match report.committed_tx_per_s {
-        Some(rate) => println!("  committed/s  {rate:.0}  ({} -> {})", report.commit_start, report.commit_end),
+        Some(rate) => {
+            println!("  committed/s  {rate:.0}  ({} -> {})", report.commit_start, report.commit_end)
+        }
         None => println!("  committed/s  n/a (last transaction did not commit in time)"),
     }
     let l = &report.latency;
-    println!("  latency µs   p50 {}  p90 {}  p99 {}  max {}", l.p50_us, l.p90_us, l.p99_us, l.max_us);
+    println!(
+        "  latency µs   p50 {}  p90 {}  p99 {}  max {}",
+        l.p50_us, l.p90_us, l.p99_us, l.max_us
+    );
     if let Some(error) = &report.first_error {
         println!("  first error: {error}");
     }

@@ -26,7 +26,9 @@ enum Curve {
 }
 
 pub(crate) fn run(args: &KeygenArgs) -> Result<()> {
-    if args.name.is_empty() || !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if args.name.is_empty()
+        || !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         bail!("identity name {:?} must be non-empty and alphanumeric (with _ or -)", args.name);
     }
     let (cert, key) = generate_identity(&args.dir, &args.name, args.curve == Curve::Secp256r1)?;

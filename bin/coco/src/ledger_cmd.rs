@@ -51,7 +51,10 @@ fn verify(dir: &std::path::Path, quiet: bool) -> Result<()> {
         report.chunks, report.transactions, report.signatures, report.last_signed
     );
     if report.unsigned_tail > 0 {
-        println!("  {} transactions after the last signature are not yet signed", report.unsigned_tail);
+        println!(
+            "  {} transactions after the last signature are not yet signed",
+            report.unsigned_tail
+        );
     }
     if let Some((file, offset)) = report.torn_tail {
         println!("  torn tail ignored: {} at offset {offset}", file.display());
@@ -78,7 +81,12 @@ fn dump(dir: &std::path::Path) -> Result<()> {
                 entry.private_ciphertext().len()
             )?;
             for (map, writes) in write_set.iter() {
-                writeln!(out, "    {map}: {} writes, {} removes", writes.writes().len(), writes.removes().len())?;
+                writeln!(
+                    out,
+                    "    {map}: {} writes, {} removes",
+                    writes.writes().len(),
+                    writes.removes().len()
+                )?;
             }
         }
     }

@@ -28,7 +28,10 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
 }
 
 /// Runs a node until SIGTERM or Ctrl-C, then stops cleanly (final signature, flush).
-pub(crate) fn serve(config: &NodeConfig, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+pub(crate) fn serve(
+    config: &NodeConfig,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
     coco_host::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

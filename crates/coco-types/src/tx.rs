@@ -7,15 +7,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A view: the consensus epoch in which a primary orders transactions (Raft's term).
 /// CCF stores it in 31 bits of the AES-GCM IV, so it never exceeds `i32::MAX`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-#[derive(Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct View(pub u64);
 
 /// A seqno: the position of a transaction in the ledger. Seqno 0 is "before the first
 /// transaction"; the genesis transaction has seqno 1.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-#[derive(Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Seqno(pub u64);
 
@@ -172,7 +174,10 @@ mod tests {
     #[test]
     fn status_follows_ccf_rules() {
         let committed = TxId::new(2, 10);
-        assert_eq!(TxStatus::derive(TxId::new(2, 5), Some(View(2)), committed), TxStatus::Committed);
+        assert_eq!(
+            TxStatus::derive(TxId::new(2, 5), Some(View(2)), committed),
+            TxStatus::Committed
+        );
         assert_eq!(TxStatus::derive(TxId::new(1, 5), Some(View(2)), committed), TxStatus::Invalid);
         assert_eq!(TxStatus::derive(TxId::new(2, 11), Some(View(2)), committed), TxStatus::Pending);
         assert_eq!(TxStatus::derive(TxId::new(2, 12), None, committed), TxStatus::Unknown);
