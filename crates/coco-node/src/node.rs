@@ -202,7 +202,7 @@ impl Node {
     /// The status of a transaction, derived by CCF's rules.
     #[must_use]
     pub fn tx_status(&self, tx: TxId) -> TxStatus {
-        TxStatus::derive(tx, self.view_of(tx.seqno), self.committed)
+        TxStatus::derive(tx, self.view_of(tx.seqno), self.committed, self.view)
     }
 
     /// This node's id.
@@ -282,3 +282,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

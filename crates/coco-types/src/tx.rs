@@ -137,19 +137,20 @@ pub enum TxStatus {
 impl TxStatus {
     /// Derives the status of `tx` from this node's view of the ledger. `view_of_seqno`
     /// is the view this node recorded for `tx.seqno` (`None` if it has no entry there);
-    /// `committed` is the last committed TxId. A pure function, so every node and test
-    /// derive the same answer from the same facts.
+    /// `committed` is the last committed TxId; `current_view` the view this node is in.
+    /// A pure function, so every node and test derive the same answer from the same facts.
     #[must_use]
-    pub fn derive(tx: TxId, view_of_seqno: Option<View>, committed: TxId) -> Self {
+    pub fn derive(
+        tx: TxId,
+        view_of_seqno: Option<View>,
+        committed: TxId,
+        current_view: View,
+    ) -> Self {
         match view_of_seqno {
             None if tx.seqno <= committed.seqno => Self::Invalid,
-            None => {
-                if tx.view < committed.view {
-                    Self::Invalid
-                } else {
-                    Self::Unknown
-                }
-            }
+            // An earlier view can no longer order anything: what it did not, it never will.
+            None if tx.view < current_view || tx.view < committed.view => Self::Invalid,
+            None => Self::Unknown,
             Some(view) if view != tx.view => Self::Invalid,
             Some(_) if tx.seqno <= committed.seqno => Self::Committed,
             Some(_) => Self::Pending,
@@ -174,14 +175,14 @@ mod tests {
     #[test]
     fn status_follows_ccf_rules() {
         let committed = TxId::new(2, 10);
-        assert_eq!(
-            TxStatus::derive(TxId::new(2, 5), Some(View(2)), committed),
-            TxStatus::Committed
-        );
-        assert_eq!(TxStatus::derive(TxId::new(1, 5), Some(View(2)), committed), TxStatus::Invalid);
-        assert_eq!(TxStatus::derive(TxId::new(2, 11), Some(View(2)), committed), TxStatus::Pending);
-        assert_eq!(TxStatus::derive(TxId::new(2, 12), None, committed), TxStatus::Unknown);
-        assert_eq!(TxStatus::derive(TxId::new(1, 12), None, committed), TxStatus::Invalid);
+        let derive = |tx, view_of_seqno| TxStatus::derive(tx, view_of_seqno, committed, View(2));
+        assert_eq!(derive(TxId::new(2, 5), Some(View(2))), TxStatus::Committed);
+        assert_eq!(derive(TxId::new(1, 5), Some(View(2))), TxStatus::Invalid);
+        assert_eq!(derive(TxId::new(2, 11), Some(View(2))), TxStatus::Pending);
+        assert_eq!(derive(TxId::new(2, 12), None), TxStatus::Unknown);
+        assert_eq!(derive(TxId::new(1, 12), None), TxStatus::Invalid);
+        let later = TxStatus::derive(TxId::new(2, 12), None, committed, View(3));
+        assert_eq!(later, TxStatus::Invalid, "view 2 is over: its unknown seqnos never come");
     }
 
     proptest! {

@@ -47,33 +47,45 @@ impl MerkleTree {
     /// # Panics
     /// Only if the tree's invariants are broken (a bug in this module).
     pub fn serialise_prefix(&self, size: u64) -> Result<Vec<u8>> {
+        self.serialise_prefix_flushed(self.flushed, size)
+    }
+
+    /// Like [`Self::serialise_prefix`], but written as if the tree had been flushed to
+    /// `flushed` (≥ the tree's own flush point): leaves `flushed..size` and the roots of the
+    /// flushed subtrees. The node uses it to keep each signature's serialised tree small
+    /// (flushed to the previous signature) while it keeps every leaf for receipts.
+    ///
+    /// # Errors
+    /// As [`Self::serialise_prefix`]; [`Error::Flushed`] if `flushed` is below the tree's
+    /// own flush point or does not keep a leaf before `size`.
+    ///
+    /// # Panics
+    /// Only if the tree's invariants are broken (a bug in this module).
+    pub fn serialise_prefix_flushed(&self, flushed: u64, size: u64) -> Result<Vec<u8>> {
         if size > self.len {
             return Err(Error::SizeBeyondEnd { size, len: self.len });
         }
-        if self.flushed > 0 && size <= self.flushed {
-            return Err(Error::Flushed {
-                operation: "serialise",
-                value: size,
-                flushed: self.flushed,
-            });
+        let keeps_a_leaf = flushed == 0 || size > flushed;
+        if flushed < self.flushed || !keeps_a_leaf {
+            return Err(Error::Flushed { operation: "serialise", value: size, flushed });
         }
-        let num_leaves = size - self.flushed;
-        let hashes = num_leaves + u64::from(self.flushed.count_ones());
+        let num_leaves = size - flushed;
+        let hashes = num_leaves + u64::from(flushed.count_ones());
         let mut bytes = Vec::with_capacity(to_usize(HEADER_BYTES + DIGEST_BYTES * hashes));
         bytes.extend_from_slice(&num_leaves.to_be_bytes());
-        bytes.extend_from_slice(&self.flushed.to_be_bytes());
+        bytes.extend_from_slice(&flushed.to_be_bytes());
         if let Some(leaves) = self.levels.first() {
             let first = level_first(self.flushed, 0);
-            let retained = to_usize(self.flushed - first)..to_usize(size - first);
+            let retained = to_usize(flushed - first)..to_usize(size - first);
             for leaf in leaves.get(retained).expect("retained leaves are stored") {
                 bytes.extend_from_slice(leaf.as_bytes());
             }
         }
-        let mut bits = self.flushed;
+        let mut bits = flushed;
         while bits != 0 {
             let height = to_usize(u64::from(bits.trailing_zeros()));
             bits &= bits - 1;
-            let subtree = self.node(height, (self.flushed >> height) - 1);
+            let subtree = self.node(height, (flushed >> height) - 1);
             bytes.extend_from_slice(subtree.as_bytes());
         }
         assert_eq!(bytes.len() as u64, HEADER_BYTES + DIGEST_BYTES * hashes, "size as announced");

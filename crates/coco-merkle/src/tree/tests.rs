@@ -299,3 +299,27 @@ proptest! {
         prop_assert_eq!(tree, tree_of(&l));
     }
 }
+
+#[test]
+fn serialise_prefix_flushed_equals_a_really_flushed_tree() {
+    let l = leaves(45);
+    let full = tree_of(&l);
+    for flushed in [1, 6, 13, 32, 40] {
+        let mut really = tree_of(&l);
+        really.flush_to(flushed).unwrap();
+        for size in flushed + 1..=45 {
+            let expected = really.serialise_prefix(size).unwrap();
+            assert_eq!(full.serialise_prefix_flushed(flushed, size).unwrap(), expected);
+            let parsed = MerkleTree::deserialise(&expected).unwrap();
+            assert_eq!(parsed.root().unwrap(), full.root_at(size).unwrap());
+        }
+        assert!(full.serialise_prefix_flushed(flushed, flushed).is_err(), "keeps no leaf");
+    }
+    assert!(really_flushed_refuses_below_its_flush_point());
+}
+
+fn really_flushed_refuses_below_its_flush_point() -> bool {
+    let mut tree = tree_of(&leaves(20));
+    tree.flush_to(10).unwrap();
+    tree.serialise_prefix_flushed(5, 20).is_err()
+}

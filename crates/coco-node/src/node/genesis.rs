@@ -53,7 +53,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
     let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {
         unreachable!("genesis always writes");
     };
-    node.seal_or_undo(seqno, &write_set, false)?;
+    node.seal_or_undo(seqno, &write_set, false, false)?;
     node.emit_signature(now_ms)?;
     node.flush()?;
     tracing::info!(node_id = %node.identity.node_id, committed = %node.committed, "service created");

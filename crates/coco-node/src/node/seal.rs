@@ -35,7 +35,7 @@ impl Node {
         match outcome {
             CommitOutcome::ReadOnly => Ok(Commit::ReadOnly),
             CommitOutcome::Written { seqno, write_set } => {
-                let txid = self.seal_or_undo(seqno, &write_set, false)?;
+                let txid = self.seal_or_undo(seqno, &write_set, false, true)?;
                 self.txs_since_signature += 1;
                 Ok(Commit::Ordered(txid))
             }
@@ -43,15 +43,17 @@ impl Node {
     }
 
     /// Seals a write set the KV has just applied at `seqno`; on failure undoes the KV
-    /// commit so a failed operation changes nothing.
+    /// commit so a failed operation changes nothing. `limited` applies the application
+    /// write-set bound (the node's own transactions are bounded by construction).
     pub(crate) fn seal_or_undo(
         &mut self,
         seqno: Seqno,
         write_set: &WriteSet,
         is_signature: bool,
+        limited: bool,
     ) -> Result<TxId> {
         let bytes = write_set.encoded_len();
-        let result = if bytes > self.limits.write_set_bytes_max {
+        let result = if limited && bytes > self.limits.write_set_bytes_max {
             Err(Error::WriteSetTooLarge { bytes, limit: self.limits.write_set_bytes_max })
         } else {
             self.seal(seqno, write_set, is_signature)

@@ -88,12 +88,16 @@ impl Node {
         let mut tx = self.kv.begin();
         tx.put(&map(tables::SIGNATURES), tables::SINGLETON_KEY, signature_json);
         tx.put(&map(tables::COSE_SIGNATURES), tables::SINGLETON_KEY, cose_json);
-        tx.put(&map(tables::TREE), tables::SINGLETON_KEY, self.tree.serialise());
+        // The tree is written flushed to the previous signature, so each signature carries
+        // O(sig_tx_interval) leaves rather than the whole ledger's.
+        let flushed = self.signatures.keys().next_back().map_or(0, |seqno| seqno.0);
+        let tree = self.tree.serialise_prefix_flushed(flushed, seqno.0)?;
+        tx.put(&map(tables::TREE), tables::SINGLETON_KEY, tree);
         let CommitOutcome::Written { seqno: ordered, write_set } = self.kv.commit(tx)? else {
             unreachable!("a signature transaction always writes");
         };
         assert_eq!(ordered, seqno, "signature ordered at an unexpected seqno");
-        let txid = self.seal_or_undo(seqno, &write_set, true)?;
+        let txid = self.seal_or_undo(seqno, &write_set, true, false)?;
         let record = SignatureRecord { view: txid.view, root, node_signature, cose_signature };
         self.signatures.insert(seqno, record);
         self.txs_since_signature = 0;

@@ -1,0 +1,208 @@
+//! Node state-machine tests: genesis, commit, signatures, receipts, restart, limits.
+
+use std::path::Path;
+
+use coco_crypto::{Certificate, SigningKey};
+use coco_kv::MapName;
+use coco_types::{Digest, Limits, Seqno, TxId, TxStatus, View};
+
+use super::{Commit, Node};
+use crate::config::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
+use crate::error::Error;
+
+const NOW_MS: u64 = 1_790_000_000_000;
+
+fn config(dir: &Path) -> NodeConfig {
+    let member = SigningKey::generate_p384().unwrap();
+    let cert = Certificate::self_signed_identity(&member, "member0", NOW_MS / 1000, 30).unwrap();
+    let member_path = dir.join("member0_cert.pem");
+    if !member_path.exists() {
+        std::fs::write(&member_path, cert.to_pem()).unwrap();
+    }
+    NodeConfig {
+        network: NetworkConfig {
+            listen_address: "127.0.0.1:0".parse().unwrap(),
+            subject_alt_names: vec!["127.0.0.1".into()],
+        },
+        storage: StorageConfig {
+            ledger_dir: dir.join("ledger"),
+            state_dir: dir.join("state"),
+            service_cert_file: dir.join("service_cert.pem"),
+        },
+        service: ServiceConfig { members: vec![member_path], users: vec![] },
+        limits: Limits { sig_tx_interval: 10, ledger_chunk_bytes: 4096, ..Limits::default() },
+    }
+}
+
+fn records() -> MapName {
+    MapName::new("records").unwrap()
+}
+
+fn write(node: &mut Node, key: u64, value: &str) -> TxId {
+    let mut tx = node.begin().unwrap();
+    tx.put(&records(), key.to_be_bytes(), value.as_bytes());
+    match node.commit(tx).unwrap() {
+        Commit::Ordered(txid) => txid,
+        Commit::ReadOnly => panic!("a write must be ordered"),
+    }
+}
+
+#[test]
+fn genesis_commits_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+    assert_eq!(node.committed(), TxId::new(2, 2), "genesis at 2.1, first signature at 2.2");
+    assert_eq!(node.tx_status(TxId::new(2, 1)), TxStatus::Committed);
+    assert_eq!(node.tx_status(TxId::new(2, 3)), TxStatus::Unknown);
+    node.check_invariants();
+}
+
+#[test]
+fn writes_commit_at_a_durable_signature_and_get_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+    let tx = write(&mut node, 1, "one");
+    assert_eq!(node.tx_status(tx), TxStatus::Pending);
+    assert!(matches!(node.receipt(tx), Err(Error::NoReceipt { reason: "pending", .. })));
+    let signature = node.emit_signature(NOW_MS).unwrap();
+    assert_eq!(node.tx_status(tx), TxStatus::Pending, "not durable yet");
+    node.flush().unwrap();
+    assert_eq!(node.committed(), signature);
+    assert_eq!(node.tx_status(tx), TxStatus::Committed);
+    let receipt = node.receipt(tx).unwrap();
+    let components = receipt.leaf_components.as_ref().unwrap();
+    let leaf = coco_merkle::leaf_digest(
+        &components.write_set_digest,
+        &components.commit_evidence,
+        &components.claims_digest,
+    );
+    let root = receipt.proof.compute_root(leaf);
+    let signature_der = base64_decode(&receipt.signature);
+    let key = node.node_cert().verifying_key().unwrap();
+    key.verify_prehashed_sha256(&root, &signature_der).unwrap();
+    assert!(components.commit_evidence.starts_with(&format!("ce:{tx}:")));
+    let cose = node.cose_receipt(tx).unwrap();
+    let service = Certificate::from_pem(node.service_cert_pem()).unwrap();
+    let info = coco_crypto::verify_cose_receipt(&cose, &service.verifying_key().unwrap()).unwrap();
+    assert_eq!(info.root, root);
+    node.check_invariants();
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+#[test]
+fn signature_due_by_count_and_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+    assert!(!node.signature_due(NOW_MS + 1_000_000), "nothing unsigned, nothing to sign");
+    write(&mut node, 1, "x");
+    assert!(!node.signature_due(NOW_MS));
+    assert!(node.signature_due(NOW_MS + node.limits.sig_ms_interval));
+    for key in 2..=10 {
+        write(&mut node, key, "x");
+    }
+    assert!(node.signature_due(NOW_MS), "sig_tx_interval reached");
+}
+
+#[test]
+fn restart_keeps_committed_and_drops_the_unsigned_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let (committed_tx, pending_tx, service_cert) = {
+        let mut node = Node::open(&config, NOW_MS).unwrap();
+        let committed_tx = write(&mut node, 1, "kept");
+        node.emit_signature(NOW_MS).unwrap();
+        let pending_tx = write(&mut node, 2, "dropped");
+        node.flush().unwrap();
+        (committed_tx, pending_tx, node.service_cert_pem().to_owned())
+    };
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    assert_eq!(node.service_cert_pem(), service_cert);
+    assert_eq!(node.tx_status(committed_tx), TxStatus::Committed);
+    assert_eq!(node.tx_status(pending_tx), TxStatus::Invalid);
+    assert_eq!(node.view(), View(3), "a restart starts a new view");
+    let tx = node.begin_read();
+    let mut tx = tx;
+    assert_eq!(tx.get(&records(), &1u64.to_be_bytes()), Some(&b"kept"[..]));
+    assert_eq!(tx.get(&records(), &2u64.to_be_bytes()), None);
+    let reused = write(&mut node, 3, "new");
+    assert_eq!(reused, TxId::new(3, pending_tx.seqno.0), "the dropped seqno is reused in view 3");
+    node.check_invariants();
+}
+
+#[test]
+fn oversized_write_set_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.write_set_bytes_max = 2048;
+    config.limits.sig_tx_interval = 100;
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    let before = node.last_seqno();
+    let mut tx = node.begin().unwrap();
+    tx.put(&records(), 1u64.to_be_bytes(), vec![b'x'; 4096]);
+    assert!(matches!(node.commit(tx), Err(Error::WriteSetTooLarge { .. })));
+    assert_eq!(node.last_seqno(), before);
+    assert_eq!(write(&mut node, 2, "small").seqno, before.next());
+    node.check_invariants();
+}
+
+#[test]
+fn backpressure_at_pending_txs_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.pending_txs_max = 3;
+    config.limits.sig_tx_interval = 100;
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    for key in 0..3 {
+        write(&mut node, key, "x");
+    }
+    assert!(matches!(node.begin(), Err(Error::Backpressure { pending: 3, limit: 3 })));
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    assert!(node.begin().is_ok());
+}
+
+#[test]
+fn audit_accepts_the_ledger_and_rejects_a_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    for key in 0..100 {
+        write(&mut node, key, "some value");
+        if node.signature_due(NOW_MS) {
+            node.emit_signature(NOW_MS).unwrap();
+        }
+    }
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    drop(node);
+    let report = crate::verify_ledger(&config.storage.ledger_dir, &mut |_, _| {}).unwrap();
+    assert_eq!(report.transactions, 2 + 100 + 11);
+    assert!(report.chunks > 1, "small chunks rotate");
+    let committed = std::fs::read_dir(&config.storage.ledger_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().ends_with(".committed"))
+        .unwrap();
+    let mut bytes = std::fs::read(&committed).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&committed, bytes).unwrap();
+    let error = crate::verify_ledger(&config.storage.ledger_dir, &mut |_, _| {}).unwrap_err();
+    let dir = config.storage.ledger_dir.display().to_string();
+    assert!(error.to_string().contains(&dir), "the error names a chunk file: {error}");
+}
+
+#[test]
+fn view_of_follows_the_view_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+    assert_eq!(node.view_of(Seqno(0)), None);
+    assert_eq!(node.view_of(Seqno(1)), Some(View(2)));
+    assert_eq!(node.view_of(Seqno(3)), None);
+    assert_eq!(node.merkle_root(), node.tree.root().unwrap());
+    assert_ne!(node.merkle_root(), Digest::ZERO);
+}
