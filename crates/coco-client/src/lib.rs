@@ -12,7 +12,8 @@
 //!   waiting for a transaction to commit by polling `/node/tx`.
 //! - [`receipt`]: verification of CCF-shaped JSON receipts (leaf, Merkle proof, node
 //!   signature, endorsement chain to the service certificate) and COSE receipts, offline.
-//! - [`bench`](mod@bench): a bounded load generator (HTTP/2 streams or pipelined HTTP/1.1) reporting
+//! - [`bench`](mod@bench): a bounded load generator (HTTP/2 streams or pipelined
+//!   HTTP/1.1) reporting
 //!   throughput, committed throughput and latency percentiles; progress goes to a callback
 //!   so the binary can draw it.
 //! - [`histogram`]: the fixed-bucket latency histogram `bench` records into.

@@ -8,6 +8,7 @@ use std::process::Command;
 pub(crate) fn ccf_python() -> Option<String> {
     let python = std::env::var("COCO_CCF_PYTHON").ok().filter(|value| !value.is_empty());
     if python.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must set COCO_CCF_PYTHON (see .ci/run)");
         eprintln!("COCO_CCF_PYTHON not set; skipping the ccf Python cross-check");
     }
     python

@@ -174,7 +174,8 @@ impl Ledger {
             .open(path)
             .map_err(Error::io("open", path))?;
         if let Some(offset) = scan.torn_at {
-            tracing::warn!(file = %path.display(), offset, "truncating the torn tail of the ledger");
+            let file = path.display();
+            tracing::warn!(%file, offset, "truncating the torn tail of the ledger");
         }
         if scan.torn_at.is_some() || !header_clear {
             file.set_len(scan.keep_len).map_err(Error::io("truncate", path))?;

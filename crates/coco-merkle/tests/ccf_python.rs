@@ -4,7 +4,8 @@
 //! `ccf.receipt.root` walks our proofs to our roots.
 //!
 //! Needs a Python with the `ccf` package:
-//! `COCO_CCF_PYTHON=/path/to/python cargo test -p coco-merkle --test ccf_python -- --ignored`.
+//! `COCO_CCF_PYTHON=/path/to/python cargo test -p coco-merkle --test ccf_python`
+//! (skipped without it, except under CI, where it must run).
 #![allow(missing_docs)]
 #![allow(
     clippy::unwrap_used,
@@ -124,10 +125,12 @@ fn run_python(python: &str, input: &Value) -> Vec<Value> {
 }
 
 #[test]
-#[ignore = "needs COCO_CCF_PYTHON=<python with the ccf package>"]
 fn ccf_python_agrees_on_roots_serialisation_and_proofs() {
-    let python = std::env::var("COCO_CCF_PYTHON")
-        .expect("set COCO_CCF_PYTHON to a python that can `import ccf.merkletree`");
+    let Ok(python) = std::env::var("COCO_CCF_PYTHON") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set COCO_CCF_PYTHON (see .ci/run)");
+        eprintln!("skipped: set COCO_CCF_PYTHON to a python with the `ccf` package");
+        return;
+    };
     let cases = cases();
     let input = Value::Array(cases.iter().map(case_json).collect());
     let results = run_python(&python, &input);

@@ -122,7 +122,10 @@ fn decode_errors_name_the_offset() {
     let mut longer = raw.clone();
     longer.push(0);
     assert!(
-        matches!(decode_entry(&longer), Err(Error::SizeMismatch { declared, actual, .. }) if actual == declared + 1)
+        matches!(
+            decode_entry(&longer),
+            Err(Error::SizeMismatch { declared, actual, .. }) if actual == declared + 1
+        )
     );
 
     let mut long_public = raw.clone();
@@ -185,7 +188,8 @@ proptest! {
         flags in 0u8..4,
     ) {
         let key = key(9);
-        let parts = EntryParts { view: View(view), seqno: Seqno(seqno), flags, ..parts(&public, &private) };
+        let base = parts(&public, &private);
+        let parts = EntryParts { view: View(view), seqno: Seqno(seqno), flags, ..base };
         let raw = encode_entry(&parts, &key).unwrap();
         let entry = decode_entry(&raw).unwrap();
         prop_assert_eq!(entry.view(), View(view));
