@@ -1,0 +1,105 @@
+//! The node's per-transaction path and receipts, without networking: what one logging
+//! write costs from JSON body to sealed ledger entry (parse, execute, KV commit,
+//! serialise, encrypt, hash, Merkle append, buffered ledger append), what a signature
+//! costs, and what building a receipt costs.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use coco_crypto::{Certificate, SigningKey};
+use coco_node::apps::logging::LoggingApp;
+use coco_node::{
+    App, AppRequest, Caller, Commit, Method, NetworkConfig, Node, NodeConfig, ServiceConfig,
+    StorageConfig,
+};
+use coco_types::{Digest, Limits, TxId, UserId};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const NOW_MS: u64 = 1_790_000_000_000;
+
+fn open(dir: &Path) -> Node {
+    let key = SigningKey::generate_p384().unwrap();
+    let cert = Certificate::self_signed_identity(&key, "member0", NOW_MS / 1000, 30).unwrap();
+    let member = dir.join("member0_cert.pem");
+    std::fs::write(&member, cert.to_pem()).unwrap();
+    let config = NodeConfig {
+        network: NetworkConfig {
+            listen_address: "127.0.0.1:0".parse().unwrap(),
+            subject_alt_names: vec!["127.0.0.1".into()],
+        },
+        storage: StorageConfig {
+            ledger_dir: dir.join("ledger"),
+            state_dir: dir.join("state"),
+            service_cert_file: dir.join("service_cert.pem"),
+        },
+        service: ServiceConfig { members: vec![member], users: vec![] },
+        limits: Limits { pending_txs_max: 1 << 24, ..Limits::default() },
+    };
+    Node::open(&config, NOW_MS).unwrap()
+}
+
+fn logging_write(node: &mut Node, app: &LoggingApp, id: u64) -> Commit {
+    let body = format!(r#"{{"id": {id}, "msg": "a message of some sixty bytes, like a log line's"}}"#);
+    let request = AppRequest {
+        method: Method::Post,
+        path: "/log/private",
+        query: "",
+        body: body.as_bytes(),
+        caller: Caller::User(UserId(Digest::ZERO)),
+        page_items_max: 100,
+    };
+    let mut tx = node.begin().unwrap();
+    app.handle(&request, &mut tx).unwrap();
+    node.commit(tx).unwrap()
+}
+
+fn per_transaction(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = open(dir.path());
+    let app = LoggingApp::default();
+    let mut id = 0u64;
+    c.bench_function("node/logging_write_private (parse+execute+commit+seal)", |b| {
+        b.iter(|| {
+            id += 1;
+            if node.signature_due(NOW_MS) {
+                node.emit_signature(NOW_MS).unwrap();
+                node.flush().unwrap();
+            }
+            black_box(logging_write(&mut node, &app, id))
+        });
+    });
+    c.bench_function("node/signature (ECDSA + COSE + tree, 100 txs)", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                id += 1;
+                logging_write(&mut node, &app, id);
+            }
+            black_box(node.emit_signature(NOW_MS).unwrap())
+        });
+    });
+    node.flush().unwrap();
+}
+
+fn receipts(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = open(dir.path());
+    let app = LoggingApp::default();
+    let mut last = TxId::default();
+    for id in 0..10_000 {
+        if let Commit::Ordered(tx) = logging_write(&mut node, &app, id) {
+            last = tx;
+        }
+    }
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    c.bench_function("node/json_receipt (10k-tx ledger)", |b| {
+        b.iter(|| black_box(node.receipt(last).unwrap()));
+    });
+    c.bench_function("node/cose_receipt (10k-tx ledger)", |b| {
+        b.iter(|| black_box(node.cose_receipt(last).unwrap()));
+    });
+}
+
+criterion_group!(benches, per_transaction, receipts);
+criterion_main!(benches);
