@@ -11,6 +11,9 @@ pub enum Error {
     /// The TLS configuration is unusable.
     #[error("tls: {0}")]
     Tls(String),
+    /// A background task of the host died (a panic or a cancelled runtime).
+    #[error("host task failed: {0}")]
+    Task(String),
     /// A socket or file operation failed.
     #[error("{what}: {source}")]
     Io {

@@ -72,7 +72,7 @@ pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode
     let config_copy = config.clone();
     let node = tokio::task::spawn_blocking(move || Node::open(&config_copy, now_ms()))
         .await
-        .map_err(|e| Error::Tls(format!("node start-up task failed: {e}")))??;
+        .map_err(|e| Error::Task(format!("node start-up: {e}")))??;
     let cert_file = &config.storage.service_cert_file;
     coco_node::write_private(cert_file, node.service_cert_pem())?;
     let key_der = coco_crypto::SigningKey::from_pkcs8_pem(&node.node_key_pem())
@@ -116,7 +116,7 @@ impl RunningNode {
     pub async fn wait_fatal(&mut self) -> Result<()> {
         match (&mut self.signer).await {
             Ok(result) => result,
-            Err(e) => Err(Error::Tls(format!("signer task failed: {e}"))),
+            Err(e) => Err(Error::Task(format!("signer: {e}"))),
         }
     }
 
@@ -209,15 +209,24 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             _ = interval.tick() => {}
             () = shared.sign_now.notified() => {}
         }
-        let committed = {
+        let pending = {
             let mut node = shared.node();
             let now = now_ms();
             if node.signature_due(now) {
                 node.emit_signature(now)
                     .inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
             }
-            node.flush().inspect_err(|e| tracing::error!(error = %e, "ledger flush failed"))?
+            node.begin_flush()
+                .inspect_err(|e| tracing::error!(error = %e, "ledger write failed"))?
         };
+        let Some(pending) = pending else { continue };
+        // The fsync runs without the node lock: transactions keep executing meanwhile.
+        let durable = tokio::task::spawn_blocking(move || pending.sync())
+            .await
+            .map_err(|e| Error::Task(format!("fsync: {e}")))?
+            .map_err(|e| Error::Node(coco_node::Error::Ledger(e)))
+            .inspect_err(|e| tracing::error!(error = %e, "ledger fsync failed"))?;
+        let committed = shared.node().complete_flush(durable)?;
         shared.committed.send_if_modified(|current| {
             let advanced = committed.seqno > current.seqno;
             if advanced {

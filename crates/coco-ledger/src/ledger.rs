@@ -545,6 +545,40 @@ impl Ledger {
         Ok(())
     }
 
+    /// The first half of a group commit that does not hold the caller's lock across the
+    /// disk wait: hands every buffered byte to the OS now and returns a [`PendingSync`]
+    /// whose [`PendingSync::sync`] makes them durable. Entries appended before this call
+    /// are durable once that `sync` returns `Ok`; the node calls it outside its lock so
+    /// transactions keep executing during the `fdatasync`.
+    ///
+    /// # Errors
+    /// [`Error::Io`], after which the ledger is failed and must be reopened.
+    pub fn begin_flush(&mut self) -> Result<PendingSync> {
+        self.check_usable()?;
+        let last = self.last_seqno();
+        self.guard(|ledger| {
+            let mut file = None;
+            if let Some(chunk) = ledger.current.as_mut()
+                && chunk.unsynced
+            {
+                let path =
+                    ledger.dir.join(ChunkName::file_name(chunk.start, 0, ChunkState::InProgress));
+                chunk.writer.flush().map_err(Error::io("write", &path))?;
+                let clone = chunk.writer.get_ref().try_clone().map_err(Error::io("dup", &path))?;
+                file = Some((clone, path));
+                chunk.unsynced = false;
+            }
+            let dir = if ledger.dir_dirty {
+                ledger.dir_dirty = false;
+                let clone = ledger.dir_handle.try_clone().map_err(Error::io("dup", &ledger.dir))?;
+                Some((clone, ledger.dir.clone()))
+            } else {
+                None
+            };
+            Ok(PendingSync { file, dir, last })
+        })
+    }
+
     fn sync_dir_if_dirty(&mut self) -> Result<()> {
         if self.dir_dirty {
             self.dir_handle.sync_all().map_err(Error::io("fsync directory", &self.dir))?;
@@ -768,3 +802,30 @@ pub(crate) fn list_chunks(dir: &Path) -> Result<Vec<ChunkName>> {
 
 #[cfg(test)]
 mod tests;
+
+/// The disk half of a group commit started by [`Ledger::begin_flush`]; holds duplicated
+/// file handles, so it may run without any lock while the ledger keeps appending.
+#[derive(Debug)]
+#[must_use = "entries are not durable until sync() returns"]
+pub struct PendingSync {
+    file: Option<(File, PathBuf)>,
+    dir: Option<(File, PathBuf)>,
+    last: Seqno,
+}
+
+impl PendingSync {
+    /// `fdatasync`s the chunk and fsyncs the directory if needed; returns the last seqno
+    /// that is now durable.
+    ///
+    /// # Errors
+    /// [`Error::Io`]: the ledger's durability is then unknown and the node must stop.
+    pub fn sync(self) -> Result<Seqno> {
+        if let Some((file, path)) = &self.file {
+            file.sync_data().map_err(Error::io("fsync", path))?;
+        }
+        if let Some((dir, path)) = &self.dir {
+            dir.sync_all().map_err(Error::io("fsync directory", path))?;
+        }
+        Ok(self.last)
+    }
+}

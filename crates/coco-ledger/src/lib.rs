@@ -74,5 +74,5 @@ pub use entry::{
     PUBLIC_HEADER_BYTES, decode_entry, encode_entry, entry_iv, write_set_digest,
 };
 pub use error::{Error, Result};
-pub use ledger::{ChunkInfo, Entries, Ledger};
+pub use ledger::{ChunkInfo, Entries, Ledger, PendingSync};
 pub use reader::{ChunkContents, ChunkFile, LedgerFiles};

@@ -40,7 +40,8 @@ fn open(dir: &Path) -> Node {
 }
 
 fn logging_write(node: &mut Node, app: &LoggingApp, id: u64) -> Commit {
-    let body = format!(r#"{{"id": {id}, "msg": "a message of some sixty bytes, like a log line's"}}"#);
+    let body =
+        format!(r#"{{"id": {id}, "msg": "a message of some sixty bytes, like a log line's"}}"#);
     let request = AppRequest {
         method: Method::Post,
         path: "/log/private",

@@ -121,12 +121,10 @@ fn decode_errors_name_the_offset() {
 
     let mut longer = raw.clone();
     longer.push(0);
-    assert!(
-        matches!(
-            decode_entry(&longer),
-            Err(Error::SizeMismatch { declared, actual, .. }) if actual == declared + 1
-        )
-    );
+    assert!(matches!(
+        decode_entry(&longer),
+        Err(Error::SizeMismatch { declared, actual, .. }) if actual == declared + 1
+    ));
 
     let mut long_public = raw.clone();
     long_public[36..44].copy_from_slice(&1000u64.to_le_bytes());

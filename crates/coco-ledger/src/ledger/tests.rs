@@ -406,3 +406,19 @@ fn start_after_a_snapshot() {
     assert_eq!(ledger.first_seqno(), Seqno(101));
     assert_eq!(all_entries(&ledger), [(Seqno(101), entry(101))]);
 }
+
+#[test]
+fn split_flush_makes_entries_durable_while_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    append_range(&mut ledger, 1..=6);
+    let pending = ledger.begin_flush().unwrap();
+    append_range(&mut ledger, 7..=9);
+    assert_eq!(pending.sync().unwrap(), Seqno(6), "the sync covers what preceded begin_flush");
+    let nothing_new = ledger.begin_flush().unwrap();
+    assert_eq!(nothing_new.sync().unwrap(), Seqno(9));
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    assert_eq!(ledger.last_seqno(), Seqno(9));
+    assert_eq!(ledger.read_entry(Seqno(7)).unwrap(), entry(7));
+}

@@ -1,7 +1,7 @@
 //! Committing a transaction: the KV commit, then the ledger entry and the Merkle leaf.
 
 use coco_kv::{CommitOutcome, Tx, WriteSet};
-use coco_ledger::{EntryParts, encode_entry, write_set_digest};
+use coco_ledger::{EntryParts, PendingSync, encode_entry, write_set_digest};
 use coco_merkle::leaf_digest;
 use coco_types::{Digest, Seqno, TxId};
 
@@ -96,10 +96,38 @@ impl Node {
     /// # Errors
     /// Ledger IO failures, which the host treats as fatal.
     pub fn flush(&mut self) -> Result<TxId> {
-        let last = self.last_seqno();
-        if self.durable < last {
-            self.ledger.flush()?;
-            self.durable = last;
+        let durable = match self.begin_flush()? {
+            Some(pending) => pending.sync()?,
+            None => self.durable,
+        };
+        self.complete_flush(durable)
+    }
+
+    /// The first half of [`Node::flush`], under the node's lock: hands the buffered
+    /// entries to the OS. The returned sync (`None` when everything is already durable)
+    /// may then run outside the lock, so transactions keep executing during the fsync.
+    ///
+    /// # Errors
+    /// Ledger IO failures, which the host treats as fatal.
+    pub fn begin_flush(&mut self) -> Result<Option<PendingSync>> {
+        if self.durable == self.last_seqno() {
+            return Ok(None);
+        }
+        Ok(Some(self.ledger.begin_flush()?))
+    }
+
+    /// The second half of [`Node::flush`]: entries up to `durable` are on disk, so the
+    /// commit point moves to the last signature at or before it.
+    ///
+    /// # Errors
+    /// Ledger IO failures while renaming committed chunks.
+    ///
+    /// # Panics
+    /// If `durable` is past the last entry (a sync can only cover appended entries).
+    pub fn complete_flush(&mut self, durable: Seqno) -> Result<TxId> {
+        assert!(durable <= self.last_seqno(), "durable {durable} past the last entry");
+        if durable > self.durable {
+            self.durable = durable;
             self.metrics.flushes += 1;
         }
         let newest = self.signatures.range(..=self.durable).next_back();
