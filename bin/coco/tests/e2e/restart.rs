@@ -21,12 +21,12 @@ const RECORDS_PER_MAP: u64 = 40;
 
 #[test]
 fn restart_keeps_committed_sigterm() {
-    restart_keeps_committed(Stop::Terminate);
+    restart_keeps_committed("restart_keeps_committed_sigterm", Stop::Terminate);
 }
 
 #[test]
 fn restart_keeps_committed_kill9() {
-    restart_keeps_committed(Stop::Kill);
+    restart_keeps_committed("restart_keeps_committed_kill9", Stop::Kill);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,9 +37,8 @@ enum Stop {
     Kill,
 }
 
-fn restart_keeps_committed(stop: Stop) {
-    let test = format!("restart_keeps_committed_{stop:?}");
-    let ccf = CcfPython::from_env(&test);
+fn restart_keeps_committed(test: &str, stop: Stop) {
+    let ccf = CcfPython::from_env(test);
     let mut workspace = Workspace::new();
     // The smallest chunks, so the restarts leave committed chunks for CCF to verify.
     workspace.prepare(Limits { ledger_chunk_bytes: 4096, ..quick_limits() });
