@@ -38,6 +38,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/app/commit", get(node_commit))
         .route("/app/{*rest}", any(app_dispatch))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
 }
 
@@ -48,6 +49,11 @@ fn json_ok(value: &serde_json::Value) -> Response {
 async fn not_found(request: Request) -> ApiError {
     let path = request.uri().path();
     ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", format!("unknown path {path}"))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    let message = format!("{} is not allowed on {}", request.method(), request.uri().path());
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UnsupportedHttpVerb", message)
 }
 
 async fn node_state(State(shared): AppState) -> Response {

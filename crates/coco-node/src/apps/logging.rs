@@ -98,9 +98,7 @@ fn post(
     tx: &mut Tx,
     blocking: bool,
 ) -> Result<AppResponse, AppError> {
-    let body: PostBody = serde_json::from_slice(request.body).map_err(|e| {
-        AppError::invalid_input(format!("body must be {{\"id\": u64, \"msg\": string}}: {e}"))
-    })?;
+    let body: PostBody = json_object(request.body)?;
     if body.msg.len() > MSG_BYTES_MAX {
         return Err(AppError::invalid_input("msg is too long"));
     }
@@ -108,6 +106,20 @@ fn post(
     let mut response = AppResponse::json(&json!(true));
     response.wait_for_commit = blocking;
     Ok(response)
+}
+
+/// Parses a JSON object into `T`. serde would also accept a JSON array for a struct
+/// (`[7, "x"]`), which no client means; the logging app, like CCF's, takes objects only.
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let shape = || AppError::invalid_input("body must be {\"id\": u64, \"msg\": string}");
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::invalid_input(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(shape());
+    }
+    serde_json::from_value(value).map_err(|e| {
+        AppError::invalid_input(format!("body must be {{\"id\": u64, \"msg\": string}}: {e}"))
+    })
 }
 
 fn parse_id(text: Option<&str>, name: &str) -> Result<u64, AppError> {
