@@ -640,6 +640,20 @@ impl Ledger {
         self.dir.join(ChunkName::file_name(chunk.start, chunk.end, chunk.state()))
     }
 
+    /// Where entry `seqno` lives: its chunk file and byte offset, for error messages that
+    /// point an operator at the damage.
+    #[must_use]
+    pub fn position(&self, seqno: Seqno) -> Option<(PathBuf, u64)> {
+        let location = self.location(seqno)?;
+        let path = match self.current.as_ref().filter(|c| c.start == location.chunk_start) {
+            Some(chunk) => {
+                self.dir.join(ChunkName::file_name(chunk.start, 0, ChunkState::InProgress))
+            }
+            None => self.closed_path(location.chunk_start),
+        };
+        Some((path, location.span.offset))
+    }
+
     /// Iterates `(seqno, raw entry)` from `from` to the last entry, for replay at start-up.
     /// Each closed chunk is read from disk once.
     #[must_use]

@@ -19,7 +19,13 @@ pub(super) fn replay(mut node: Node) -> Result<Node> {
     let entries: Vec<_> = node.ledger.entries(Seqno(1)).collect();
     for entry in entries {
         let (seqno, raw) = entry?;
-        last_view = replay_entry(&mut node, seqno, &raw)?;
+        last_view = replay_entry(&mut node, seqno, &raw).map_err(|e| {
+            let (file, offset) = node.ledger.position(seqno).unwrap_or_default();
+            Error::Corrupt {
+                what: format!("ledger entry {seqno} in {} at offset {offset}", file.display()),
+                reason: e.to_string(),
+            }
+        })?;
     }
     let Some((&signed, record)) = node.signatures.iter().next_back() else {
         return Err(Error::Corrupt {

@@ -206,3 +206,36 @@ fn view_of_follows_the_view_history() {
     assert_eq!(node.merkle_root(), node.tree.root().unwrap());
     assert_ne!(node.merkle_root(), Digest::ZERO);
 }
+
+#[test]
+fn a_damaged_ledger_is_refused_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    let tx = write(&mut node, 1, "a private value long enough to hit");
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    drop(node);
+    let chunk = std::fs::read_dir(&config.storage.ledger_dir).unwrap().next().unwrap().unwrap();
+    let mut bytes = std::fs::read(chunk.path()).unwrap();
+    // The private ciphertext of the write sits just before the final signature entry;
+    // flipping the last byte of the record's entry breaks its GCM tag check.
+    let needle = tx.seqno.0.to_le_bytes();
+    let iv_at = bytes.windows(12).rposition(|w| w[..8] == needle && w[8] == 2).unwrap();
+    let size = u64::from_le_bytes(
+        bytes[iv_at - 22..iv_at - 16]
+            .try_into()
+            .map(|six: [u8; 6]| {
+                let mut eight = [0u8; 8];
+                eight[..6].copy_from_slice(&six);
+                eight
+            })
+            .unwrap(),
+    );
+    let entry_end = iv_at - 24 + 8 + usize::try_from(size).unwrap();
+    bytes[entry_end - 1] ^= 0x01;
+    std::fs::write(chunk.path(), bytes).unwrap();
+    let error = Node::open(&config, NOW_MS).map(|_| ()).unwrap_err().to_string();
+    assert!(error.contains("offset"), "{error}");
+    assert!(error.contains(&chunk.path().display().to_string()), "{error}");
+}
