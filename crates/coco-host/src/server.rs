@@ -22,6 +22,9 @@ use tower::ServiceExt as _;
 use crate::error::{Error, Result};
 use crate::routes;
 
+/// Concurrent HTTP/2 streams per connection.
+const HTTP2_STREAMS_MAX: u32 = 256;
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     node: Mutex<Node>,
@@ -194,9 +197,11 @@ async fn serve_connection(
         request.extensions_mut().insert(peer.clone());
         request
     });
-    auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-        .await
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Bounded per connection too: at most this many requests in flight on one HTTP/2
+    // connection (sessions_max bounds the connections).
+    builder.http2().max_concurrent_streams(HTTP2_STREAMS_MAX);
+    builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service)).await
 }
 
 async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> Result<()> {

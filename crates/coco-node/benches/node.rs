@@ -16,6 +16,10 @@ use coco_node::{
 use coco_types::{Digest, Limits, TxId, UserId};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+/// The same allocator as the `coco` binary, so the numbers are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW_MS: u64 = 1_790_000_000_000;
 
 fn open(dir: &Path) -> Node {
