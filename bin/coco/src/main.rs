@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 /// mimalloc: the node's hot path allocates small, short-lived buffers per transaction
 /// (write sets, ledger entries, persistent-tree nodes); it measured faster than glibc's
 /// allocator there (docs/BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
