@@ -61,8 +61,9 @@
 //! # Rollback and compaction
 //!
 //! Every applied write set gets the next seqno; each key carries the seqno that last wrote
-//! it. The store keeps the state at every seqno above its compacted point (cheap: the
-//! states share tree nodes). [`Store::rollback`] returns to any of those states — the node
+//! it. The store keeps one current state, mutated in place, and an undo record per seqno
+//! above its compacted point (each touched key's previous value and version).
+//! [`Store::rollback`] returns to the state at any of those seqnos — the node
 //! does this when consensus truncates uncommitted entries — and makes transactions begun
 //! earlier conflict. [`Store::compact`] is called as the committed point advances: it
 //! drops the history below it, after which rolling back below it is an error (committed
@@ -81,6 +82,7 @@ mod snapshot_format;
 mod state;
 mod store;
 mod tx;
+mod undo;
 mod write_set;
 
 pub use error::{Conflict, DecodeError, Error, Result};

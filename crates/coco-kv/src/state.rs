@@ -1,5 +1,6 @@
-//! The KV's state at one seqno: persistent ordered trees, so a copy is O(1) and an update
-//! copies only the path to the changed key.
+//! The KV's state at one seqno: persistent ordered trees, so a copy (a snapshot) is O(1).
+//! An update mutates the trees in place where no copy shares them, and copies only the
+//! path to the changed key where one does, so copies never see later updates.
 
 use std::ops::Bound;
 
@@ -8,6 +9,7 @@ use imbl::OrdMap;
 
 use crate::bytes::Bytes;
 use crate::map_name::MapName;
+use crate::undo::{UndoEntry, UndoLog};
 use crate::write_set::WriteSet;
 
 /// A key as stored (inline when short, see [`Bytes`]).
@@ -58,27 +60,79 @@ impl State {
             .map(|(key, value)| (&**key, value))
     }
 
-    /// Applies a write set as seqno `seqno`: written keys get version `seqno`.
-    pub(crate) fn apply(&mut self, seqno: Seqno, write_set: &WriteSet) {
+    /// Applies a write set as seqno `seqno`, in place: written keys get version `seqno`.
+    /// Records in `undo` what it overwrote and closes the record as `seqno`'s.
+    pub(crate) fn apply(&mut self, seqno: Seqno, write_set: &WriteSet, undo: &mut UndoLog) {
         for (name, writes) in write_set.iter() {
-            if !self.maps.contains_key(name) {
-                if writes.writes().is_empty() {
-                    continue; // Removes from an absent map change nothing.
+            let last_write = match self.maps.get(name) {
+                Some(state) => Some(state.last_write),
+                None if writes.writes().is_empty() => continue, // Removes change nothing.
+                None => {
+                    let state = MapState { entries: OrdMap::new(), last_write: seqno };
+                    self.maps.insert(name.clone(), state);
+                    None
                 }
-                let state = MapState { entries: OrdMap::new(), last_write: seqno };
-                self.maps.insert(name.clone(), state);
-            }
-            let state = self.maps.get_mut(name).expect("inserted just above");
+            };
+            let state = self.maps.get_mut(name).expect("present or inserted just above");
             for (key, value) in writes.writes() {
+                let key = Bytes::from(key.as_slice());
                 let value = VersionedValue { value: Bytes::from(value.as_slice()), version: seqno };
-                state.entries.insert(Bytes::from(key.as_slice()), value);
+                let previous = state.entries.insert(key.clone(), value);
+                undo.push(UndoEntry::Key { key, previous });
             }
             for key in writes.removes() {
-                state.entries.remove(key.as_slice());
+                if let Some(previous) = state.entries.remove(key.as_slice()) {
+                    let key = Bytes::from(key.as_slice());
+                    undo.push(UndoEntry::Key { key, previous: Some(previous) });
+                }
             }
             state.last_write = seqno;
             if state.entries.is_empty() {
                 self.maps.remove(name);
+            }
+            undo.push(UndoEntry::Map { name: name.clone(), last_write });
+        }
+        undo.close(seqno);
+    }
+
+    /// Undoes one write set: `entries` are its undo entries, newest first.
+    pub(crate) fn undo(&mut self, entries: impl Iterator<Item = UndoEntry>) {
+        let mut map: Option<(MapName, Option<Seqno>)> = None;
+        for entry in entries {
+            match entry {
+                UndoEntry::Map { name, last_write } => {
+                    self.undo_finish_map(map.take());
+                    if !self.maps.contains_key(&name) {
+                        let state = MapState { entries: OrdMap::new(), last_write: Seqno(0) };
+                        self.maps.insert(name.clone(), state);
+                    }
+                    map = Some((name, last_write));
+                }
+                UndoEntry::Key { key, previous } => {
+                    let (name, _) = map.as_ref().expect("a map's keys follow its trailer");
+                    let state = self.maps.get_mut(name).expect("inserted at the trailer");
+                    match previous {
+                        Some(previous) => state.entries.insert(key, previous),
+                        None => state.entries.remove(&*key),
+                    };
+                }
+            }
+        }
+        self.undo_finish_map(map);
+    }
+
+    /// Restores an undone map's last write, or removes it if it did not exist before.
+    fn undo_finish_map(&mut self, map: Option<(MapName, Option<Seqno>)>) {
+        let Some((name, last_write)) = map else { return };
+        let state = self.maps.get_mut(&name).expect("inserted at the trailer");
+        match last_write {
+            Some(last_write) => {
+                assert!(!state.entries.is_empty(), "map {name} existed, so had keys");
+                state.last_write = last_write;
+            }
+            None => {
+                assert!(state.entries.is_empty(), "map {name} did not exist, so had no keys");
+                self.maps.remove(&name);
             }
         }
     }
@@ -159,7 +213,7 @@ mod tests {
         let mut write_set = WriteSet::new();
         write_set.put(&map, b"k".to_vec(), b"v".to_vec());
         let mut state = State::default();
-        state.apply(Seqno(1), &write_set);
+        state.apply(Seqno(1), &write_set, &mut UndoLog::default());
         state.check_invariants(Seqno(1));
         let (start, end): (&[u8], &[u8]) = (b"z", b"a");
         assert_eq!(state.range(&map, Bound::Included(start), Bound::Included(end)).count(), 0);

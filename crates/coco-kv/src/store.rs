@@ -1,7 +1,6 @@
-//! The store: the current state, its rollback history, commit with optimistic
-//! concurrency control, ledger replay, rollback and compaction.
+//! The store: the current state, its rollback history (undo records), commit with
+//! optimistic concurrency control, ledger replay, rollback and compaction.
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Mutex;
 
@@ -11,7 +10,8 @@ use crate::error::{Conflict, Error, Result};
 use crate::map_name::MapName;
 use crate::snapshot::Snapshot;
 use crate::state::State;
-use crate::tx::{RangeRead, Tx};
+use crate::tx::{RangeRead, ReadSet, Tx};
+use crate::undo::UndoLog;
 use crate::write_set::WriteSet;
 
 /// Default bound on the rollback history, in seqnos above the compacted point. The node
@@ -36,16 +36,19 @@ pub enum CommitOutcome {
 /// structure: the node wraps it in a mutex (see the crate documentation).
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The state at every seqno from `compacted` to the current seqno, oldest first; the
-    /// last entry is the current state. Persistent trees make each entry share all but
-    /// the changed paths with its neighbours.
-    history: VecDeque<State>,
+    /// The state at `current`, mutated in place: with no snapshot sharing its trees, an
+    /// update copies nothing; snapshots still held keep their version (copy-on-write).
+    state: State,
+    /// The seqno of the last applied write set.
+    current: Seqno,
+    /// How to undo each seqno from `compacted` (exclusive) to `current` (inclusive).
+    undo: UndoLog,
     /// The oldest seqno rollback can reach (the committed point the node reported).
     compacted: Seqno,
     /// Rollbacks so far; snapshots remember it so that a transaction that began before a
     /// rollback is refused (versions above the rollback point get reused).
     epoch: u64,
-    /// Bound on `history.len() - 1`.
+    /// Bound on the undo records held (`current - compacted`).
     history_max: u64,
 }
 
@@ -63,9 +66,14 @@ impl Store {
     }
 
     pub(crate) fn at(state: State, seqno: Seqno) -> Self {
-        let mut history = VecDeque::new();
-        history.push_back(state);
-        Self { history, compacted: seqno, epoch: 0, history_max: HISTORY_MAX_DEFAULT }
+        Self {
+            state,
+            current: seqno,
+            undo: UndoLog::default(),
+            compacted: seqno,
+            epoch: 0,
+            history_max: HISTORY_MAX_DEFAULT,
+        }
     }
 
     /// Sets the bound on the rollback history (seqnos above the compacted point). Writes
@@ -81,7 +89,7 @@ impl Store {
     /// The seqno of the last applied write set (0 for an empty store).
     #[must_use]
     pub fn current_seqno(&self) -> Seqno {
-        Seqno(self.compacted.0 + self.history_len())
+        self.current
     }
 
     /// The oldest seqno [`Store::rollback`] can reach.
@@ -90,12 +98,8 @@ impl Store {
         self.compacted
     }
 
-    fn history_len(&self) -> u64 {
-        self.history.len() as u64 - 1
-    }
-
-    fn current(&self) -> &State {
-        self.history.back().expect("history always holds the current state")
+    pub(crate) fn current(&self) -> &State {
+        &self.state
     }
 
     /// A read-only view of the current state; O(1).
@@ -120,23 +124,29 @@ impl Store {
     /// back since it began; [`Error::HistoryFull`] if it writes and the rollback history
     /// is full. Either way the store is unchanged.
     pub fn commit(&mut self, tx: Tx) -> Result<CommitOutcome> {
-        self.commit_check_conflicts(&tx).map_err(|conflict| Error::Conflict(Box::new(conflict)))?;
-        if tx.writes.is_empty() {
+        let Tx { snapshot, reads, writes } = tx;
+        self.commit_check_conflicts(&snapshot, &reads)
+            .map_err(|conflict| Error::Conflict(Box::new(conflict)))?;
+        // Release the transaction's copy of the state before applying: with no other
+        // copy sharing the trees, the writes then mutate them in place, copying nothing.
+        drop(snapshot);
+        drop(reads);
+        if writes.is_empty() {
             return Ok(CommitOutcome::ReadOnly);
         }
         let seqno = self.current_seqno().next();
-        self.apply(seqno, &tx.writes)?;
-        Ok(CommitOutcome::Written { seqno, write_set: tx.writes })
+        self.apply(seqno, &writes)?;
+        Ok(CommitOutcome::Written { seqno, write_set: writes })
     }
 
-    fn commit_check_conflicts(&self, tx: &Tx) -> Result<(), Conflict> {
-        let read_seqno = tx.snapshot.seqno;
-        if tx.snapshot.epoch != self.epoch {
+    fn commit_check_conflicts(&self, snapshot: &Snapshot, reads: &ReadSet) -> Result<(), Conflict> {
+        let read_seqno = snapshot.seqno;
+        if snapshot.epoch != self.epoch {
             return Err(Conflict::RolledBack { read_seqno });
         }
         assert!(read_seqno <= self.current_seqno(), "snapshot from the future in one epoch");
-        let (then, now) = (&tx.snapshot.state, self.current());
-        for (map, keys) in &tx.reads.points {
+        let (then, now) = (&snapshot.state, self.current());
+        for (map, keys) in &reads.points {
             if map_unchanged(then, now, map, read_seqno) {
                 continue;
             }
@@ -148,7 +158,7 @@ impl Store {
                 }
             }
         }
-        for range in &tx.reads.ranges {
+        for range in &reads.ranges {
             if !map_unchanged(then, now, &range.map, read_seqno) && range_changed(then, now, range)
             {
                 return Err(Conflict::Range { map: range.map.clone(), read_seqno });
@@ -171,13 +181,11 @@ impl Store {
         if seqno != expected {
             return Err(Error::SeqnoNotNext { got: seqno, expected });
         }
-        if self.history_len() >= self.history_max {
+        if self.undo.len() >= self.history_max {
             return Err(Error::HistoryFull { max: self.history_max });
         }
-        let mut state = self.current().clone();
-        state.apply(seqno, write_set);
-        self.history.push_back(state);
-        assert_eq!(self.current_seqno(), seqno, "apply advances by exactly one seqno");
+        self.state.apply(seqno, write_set, &mut self.undo);
+        self.current = seqno;
         Ok(())
     }
 
@@ -190,7 +198,7 @@ impl Store {
     /// never rolled back); [`Error::RollbackAboveCurrent`] past the current seqno.
     ///
     /// # Panics
-    /// Only on a broken internal invariant (history length and seqnos disagreeing).
+    /// Only on a broken internal invariant (the undo records and seqnos disagreeing).
     pub fn rollback(&mut self, to: Seqno) -> Result<()> {
         if to < self.compacted {
             return Err(Error::RollbackBelowCompacted { to, compacted: self.compacted });
@@ -202,16 +210,20 @@ impl Store {
         if to == current {
             return Ok(());
         }
-        let keep = usize::try_from(to.0 - self.compacted.0 + 1)
-            .expect("history length fits in memory, so its index fits usize");
-        self.history.truncate(keep);
+        while self.current > to {
+            let (seqno, entries) =
+                self.undo.pop_newest().expect("a record for every seqno above compacted");
+            assert_eq!(seqno, self.current, "undo records are popped newest first");
+            self.state.undo(entries);
+            self.current = Seqno(seqno.0 - 1);
+        }
         self.epoch += 1;
         assert_eq!(self.current_seqno(), to, "rollback lands exactly on its target");
         Ok(())
     }
 
-    /// Drops the history at and below `committed` (except the state at `committed`
-    /// itself): the node calls this as the committed point advances, after which
+    /// Drops the undo records at and below `committed` (oldest first, O(records
+    /// dropped)): the node calls this as the committed point advances, after which
     /// rolling back below `committed` is an error. Compacting to a seqno at or below the
     /// compacted point does nothing.
     ///
@@ -219,17 +231,17 @@ impl Store {
     /// [`Error::CompactAboveCurrent`] past the current seqno.
     ///
     /// # Panics
-    /// Only on a broken internal invariant (compaction emptying the history).
+    /// Only on a broken internal invariant (the undo records and seqnos disagreeing).
     pub fn compact(&mut self, committed: Seqno) -> Result<()> {
         let current = self.current_seqno();
         if committed > current {
             return Err(Error::CompactAboveCurrent { to: committed, current });
         }
         while self.compacted < committed {
-            self.history.pop_front();
+            let seqno = self.undo.pop_oldest().expect("a record for every seqno above compacted");
             self.compacted = self.compacted.next();
+            assert_eq!(seqno, self.compacted, "undo records are popped oldest first");
         }
-        assert!(!self.history.is_empty(), "the current state is never compacted away");
         assert_eq!(self.current_seqno(), current, "compaction keeps the current seqno");
         Ok(())
     }
@@ -237,18 +249,15 @@ impl Store {
     /// Checks the store's invariants; O(keys), for tests and the simulator.
     ///
     /// # Panics
-    /// If an invariant is broken: the history is empty or larger than its bound, a map is
-    /// empty, or a version or last-write seqno is 0 or above the seqno of its state.
+    /// If an invariant is broken: the undo records do not cover exactly the seqnos above
+    /// the compacted point or exceed their bound, a map is empty, or a version or
+    /// last-write seqno is 0 or above the current seqno.
     pub fn check_invariants(&self) {
-        assert!(!self.history.is_empty(), "history holds the current state");
-        assert!(self.history_len() <= self.history_max, "history above its bound");
-        for (offset, state) in (0_u64..).zip(&self.history) {
-            let seqno = Seqno(self.compacted.0 + offset);
-            for (name, map) in &state.maps {
-                assert!(map.last_write <= seqno, "map {name} written after {seqno}");
-            }
-        }
-        self.current().check_invariants(self.current_seqno());
+        assert!(self.compacted <= self.current, "compacted point above current");
+        assert_eq!(self.undo.len(), self.current.0 - self.compacted.0, "a record per seqno");
+        assert!(self.undo.len() <= self.history_max, "history above its bound");
+        self.undo.check_invariants(self.current);
+        self.state.check_invariants(self.current);
     }
 }
 

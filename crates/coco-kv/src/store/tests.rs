@@ -364,3 +364,103 @@ fn run_tx_retries_on_conflict_up_to_the_bound() {
     assert!(failed.is_err());
     assert_eq!(store.lock().unwrap().current_seqno(), Seqno(5));
 }
+
+/// Every (key, value, version) of map `m` in a snapshot, in key order.
+fn contents(snapshot: &Snapshot, name: &str) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+    let items = snapshot.range(&map(name), Bound::Unbounded, Bound::Unbounded, usize::MAX);
+    items
+        .into_iter()
+        .map(|(key, value)| {
+            let (_, version) = snapshot.get_versioned(&map(name), &key).unwrap();
+            (key, value, version.0)
+        })
+        .collect()
+}
+
+#[test]
+fn snapshots_taken_before_commits_and_rollbacks_keep_their_state() {
+    let mut store = Store::new();
+    for index in 0_u8..200 {
+        put(&mut store, &[index], b"old"); // Enough keys for a multi-level tree.
+    }
+    let old = store.snapshot();
+    let mut reader = store.begin(); // A transaction's own snapshot, held across commits.
+    let expected = contents(&old, "m");
+    assert_eq!(expected.len(), 200);
+    put(&mut store, &[7], b"new");
+    let mut tx = store.begin();
+    tx.remove(&map("m"), [8]);
+    tx.put(&map("m"), b"\xff", b"added");
+    tx.put(&map("other"), b"k", b"v");
+    store.commit(tx).unwrap();
+    // The store changed in place where nothing shared its trees, and by copying where
+    // the snapshots do: they still read exactly the old state.
+    assert_eq!(contents(&old, "m"), expected);
+    assert_eq!(old.get(&map("m"), &[7]), Some(&b"old"[..]));
+    assert_eq!(old.get(&map("other"), b"k"), None);
+    assert_eq!(reader.get(&map("m"), &[8]), Some(&b"old"[..]));
+    assert_eq!(reader.range(&map("m"), Bound::Unbounded, Bound::Unbounded, 500).len(), 200);
+    let now = store.snapshot();
+    assert_eq!(now.get_versioned(&map("m"), &[7]), Some((&b"new"[..], Seqno(201))));
+    assert_eq!(now.get(&map("m"), &[8]), None);
+    // A rollback mutates the state in place too; the newer snapshot keeps its state.
+    let newer = contents(&now, "m");
+    store.rollback(Seqno(100)).unwrap();
+    store.check_invariants();
+    assert_eq!(contents(&now, "m"), newer);
+    assert_eq!(now.get(&map("other"), b"k"), Some(&b"v"[..]));
+    assert_eq!(contents(&old, "m"), expected);
+    assert_eq!(store.snapshot().get(&map("m"), &[150]), None);
+    assert_eq!(store.snapshot().get(&map("other"), b"k"), None);
+    // The reader began before the commits and the rollback: refused.
+    reader.put(&map("m"), b"x", b"");
+    assert!(matches!(conflict(store.commit(reader)), Conflict::RolledBack { .. }));
+}
+
+#[test]
+fn rollback_across_seqnos_touching_the_same_key_restores_each_version() {
+    let mut store = Store::new();
+    let (m, n) = (map("m"), map("n"));
+    put(&mut store, b"k", b"1"); // 1
+    put(&mut store, b"k", b"2"); // 2
+    let mut tx = store.begin(); // 3: remove k, emptying and so removing map m
+    tx.remove(&m, b"k");
+    tx.put(&n, b"j", b"n3");
+    store.commit(tx).unwrap();
+    put(&mut store, b"k", b"4"); // 4: recreates map m
+    let mut tx = store.begin(); // 5: k twice in one transaction, plus a no-op remove
+    tx.put(&m, b"k", b"5a");
+    tx.put(&m, b"k", b"5");
+    tx.remove(&m, b"absent");
+    tx.remove(&n, b"absent");
+    store.commit(tx).unwrap();
+    store.compact(Seqno(1)).unwrap();
+    // (seqno, m[k] and its version, m's last write, n's last write)
+    type Expected = (u64, Option<(&'static [u8], u64)>, Option<u64>, Option<u64>);
+    let expected: [Expected; 5] = [
+        (5, Some((b"5", 5)), Some(5), Some(5)),
+        (4, Some((b"4", 4)), Some(4), Some(3)),
+        (3, None, None, Some(3)),
+        (2, Some((b"2", 2)), Some(2), None),
+        (1, Some((b"1", 1)), Some(1), None),
+    ];
+    for (seqno, value, m_last, n_last) in expected {
+        store.rollback(Seqno(seqno)).unwrap();
+        store.check_invariants();
+        assert_eq!(store.current_seqno(), Seqno(seqno));
+        let snapshot = store.snapshot();
+        let got = snapshot.get_versioned(&m, b"k").map(|(value, version)| (value, version.0));
+        assert_eq!(got, value, "m[k] at seqno {seqno}");
+        let last_write = |name: &MapName| store.current().map(name).map(|map| map.last_write.0);
+        assert_eq!(last_write(&m), m_last, "m's last write at seqno {seqno}");
+        assert_eq!(last_write(&n), n_last, "n's last write at seqno {seqno}");
+    }
+    assert_eq!(
+        store.rollback(Seqno(0)),
+        Err(Error::RollbackBelowCompacted { to: Seqno(0), compacted: Seqno(1) })
+    );
+    // After rolling back, seqnos are reused and the history still works.
+    assert_eq!(put(&mut store, b"k", b"again"), Seqno(2));
+    store.rollback(Seqno(1)).unwrap();
+    assert_eq!(store.snapshot().get(&m, b"k"), Some(&b"1"[..]));
+}
