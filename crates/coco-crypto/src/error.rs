@@ -44,6 +44,17 @@ pub enum Error {
     /// Certificate generation failed in rcgen.
     #[error("certificate generation failed: {0}")]
     CertificateGeneration(String),
+    /// A plaintext longer than RSA-OAEP can carry under this key.
+    #[error("plaintext of {length} bytes exceeds the {max} RSA-OAEP allows with this key")]
+    PlaintextTooLong {
+        /// The plaintext's length.
+        length: usize,
+        /// The most this key takes.
+        max: usize,
+    },
+    /// Shamir secret sharing refused its input.
+    #[error(transparent)]
+    Shamir(#[from] crate::ShamirError),
     /// The underlying library failed for a reason it does not disclose.
     #[error("cryptographic operation failed: {0}")]
     Internal(&'static str),
