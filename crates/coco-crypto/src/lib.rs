@@ -43,7 +43,7 @@ pub use pem::{
     PEM_LABEL_CERTIFICATE, PEM_LABEL_EC_PRIVATE_KEY, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY,
     pem_decode, pem_decode_all, pem_encode,
 };
-pub use rsa::{RsaPrivateKey, RsaPublicKey};
+pub use rsa::{PEM_LABEL_RSA_PRIVATE_KEY, RsaPrivateKey, RsaPublicKey};
 pub use shamir::{
     SHAMIR_MAX_SHARES, SHARE_BYTES, SHARE_FORMAT_VERSION, ShamirError, Share, combine_shares,
     split_secret,

@@ -8,11 +8,17 @@
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::{
-    KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    KeyPair, KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
     PrivateDecryptingKey, PublicEncryptingKey,
 };
 
-use crate::{Error, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY, Result, pem_decode, pem_encode};
+use crate::{
+    Error, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY, Result, pem_decode, pem_decode_all,
+    pem_encode,
+};
+
+/// PEM label of a PKCS#1 RSA private key (`openssl genrsa -traditional`).
+pub const PEM_LABEL_RSA_PRIVATE_KEY: &str = "RSA PRIVATE KEY";
 
 /// An RSA private key that decrypts shares encrypted to its member.
 pub struct RsaPrivateKey {
@@ -56,12 +62,29 @@ impl RsaPrivateKey {
         Self::from_key(key)
     }
 
-    /// Parses the first `PRIVATE KEY` (PKCS#8) PEM block in `pem`.
+    /// Parses the first `PRIVATE KEY` (PKCS#8) or, failing that, `RSA PRIVATE KEY` (PKCS#1,
+    /// what OpenSSL 1.1's `genrsa` writes) PEM block in `pem`.
     ///
     /// # Errors
     /// [`Error::Malformed`] if there is no such block or it is not an RSA key.
     pub fn from_pem(pem: &str) -> Result<Self> {
-        Self::from_pkcs8_der(&pem_decode(PEM_LABEL_PRIVATE_KEY, pem)?)
+        let blocks = pem_decode_all(pem)?;
+        if let Some((_, der)) = blocks.iter().find(|(label, _)| label == PEM_LABEL_PRIVATE_KEY) {
+            return Self::from_pkcs8_der(der);
+        }
+        let Some((_, der)) = blocks.iter().find(|(label, _)| label == PEM_LABEL_RSA_PRIVATE_KEY)
+        else {
+            return Err(Error::Malformed {
+                what: "RSA private key",
+                reason: "no PRIVATE KEY or RSA PRIVATE KEY PEM block".into(),
+            });
+        };
+        let pair = KeyPair::from_der(der).map_err(|error| Error::Malformed {
+            what: "RSA private key",
+            reason: error.to_string(),
+        })?;
+        let pkcs8 = pair.as_der().map_err(|_| Error::Internal("PKCS#8 encoding"))?;
+        Self::from_pkcs8_der(pkcs8.as_ref())
     }
 
     fn from_key(key: PrivateDecryptingKey) -> Result<Self> {

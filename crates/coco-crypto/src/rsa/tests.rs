@@ -152,6 +152,30 @@ fn python_cryptography_interoperates_both_ways() {
     assert_eq!(lines, [hex::encode(b"share from rust"), hex::encode(b"own key")]);
 }
 
+#[test]
+fn openssl_traditional_pkcs1_private_keys_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["genrsa", "-traditional", "-out", "rsa.pem", "2048"];
+    if openssl(dir.path(), &args).is_none() {
+        eprintln!("no openssl CLI; skipping the PKCS#1 check");
+        return;
+    }
+    let pem = std::fs::read_to_string(dir.path().join("rsa.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let key = RsaPrivateKey::from_pem(&pem).unwrap();
+    assert_eq!(key.bits(), 2048);
+    let public_args = ["rsa", "-in", "rsa.pem", "-pubout"];
+    let public = String::from_utf8(openssl(dir.path(), &public_args).unwrap()).unwrap();
+    assert_eq!(&RsaPublicKey::from_pem(&public).unwrap(), key.public_key());
+    let ciphertext = key.public_key().encrypt_oaep_sha256(b"pkcs1").unwrap();
+    assert_eq!(key.decrypt_oaep_sha256(&ciphertext).unwrap(), b"pkcs1");
+    // Its PKCS#8 re-export loads back to the same key.
+    assert_eq!(RsaPrivateKey::from_pem(&key.to_pem()).unwrap().public_key(), key.public_key());
+    let broken =
+        pem.replace("-----BEGIN RSA PRIVATE KEY-----\n", "-----BEGIN RSA PRIVATE KEY-----\nAAAA");
+    assert!(RsaPrivateKey::from_pem(&broken).is_err());
+}
+
 /// Runs `openssl` with `args` in `dir`, or `None` if there is no `openssl` to run.
 fn openssl(dir: &Path, args: &[&str]) -> Option<Vec<u8>> {
     let output = Command::new("openssl").args(args).current_dir(dir).output().ok()?;
