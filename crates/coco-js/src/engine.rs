@@ -8,6 +8,7 @@ use rquickjs::function::Args;
 use rquickjs::{Context, Ctx, Exception, Function, Module, Runtime, Value};
 
 use crate::error::{JsError, Result};
+use crate::host::HostFunctions;
 use crate::kv::{KvBinding, KvLoan, KvShared, natives};
 use crate::limits::JsLimits;
 
@@ -130,6 +131,22 @@ impl JsEngine {
         args: &[serde_json::Value],
         kv: KvBinding<'_>,
     ) -> Result<serde_json::Value> {
+        self.call_with_host(module_source, function, args, kv, &HostFunctions::new())
+    }
+
+    /// [`JsEngine::call`] with `host` functions installed under `ccf.<path>` (for the
+    /// governance effects and crypto helpers a constitution's `apply` uses).
+    ///
+    /// # Errors
+    /// As [`JsEngine::call`]; a host function's `Err` is an exception in the script.
+    pub fn call_with_host(
+        &self,
+        module_source: &str,
+        function: &str,
+        args: &[serde_json::Value],
+        kv: KvBinding<'_>,
+        host: &HostFunctions,
+    ) -> Result<serde_json::Value> {
         let loan = KvLoan::new(kv);
         let mut slot = self.runtime.borrow_mut();
         let runtime = match slot.take() {
@@ -142,8 +159,14 @@ impl JsEngine {
         self.budget.reset(self.limits.interrupt_budget);
         let context = Context::custom::<Intrinsics>(&runtime)
             .map_err(|e| JsError::Engine { message: e.to_string() })?;
-        let call =
-            Call { source: module_source, function, args, kv: loan.shared(), budget: &self.budget };
+        let call = Call {
+            source: module_source,
+            function,
+            args,
+            kv: loan.shared(),
+            host,
+            budget: &self.budget,
+        };
         let result = context.with(|ctx| call.run(&ctx));
         drop(context);
         // Promise jobs still queued would run in the next call: drop the runtime instead.
@@ -174,6 +197,7 @@ struct Call<'a> {
     function: &'a str,
     args: &'a [serde_json::Value],
     kv: Option<&'a Rc<KvShared>>,
+    host: &'a HostFunctions,
     budget: &'a Budget,
 }
 
@@ -203,8 +227,10 @@ impl Call<'_> {
     fn install_prelude<'js>(&self, ctx: &Ctx<'js>) -> Result<Function<'js>> {
         let install: Function<'js> =
             ctx.eval(PRELUDE).map_err(|e| self.fail(ctx, e, Stage::Prelude))?;
-        let natives = natives(ctx, self.kv).map_err(|e| self.fail(ctx, e, Stage::Prelude))?;
-        install.call((natives, self.kv.is_some())).map_err(|e| self.fail(ctx, e, Stage::Prelude))
+        let prelude = |e| self.fail(ctx, e, Stage::Prelude);
+        let natives = natives(ctx, self.kv).map_err(prelude)?;
+        self.host.install(ctx, &natives).map_err(prelude)?;
+        install.call((natives, self.kv.is_some(), self.host.paths())).map_err(prelude)
     }
 
     /// Compiles and evaluates the module, then finds the export to call.

@@ -63,16 +63,22 @@
 //! `ccf.strToBuf(string)`, `ccf.bufToStr(buf)` (UTF-8), `ccf.jsonCompatibleToBuf(value)`
 //! and `ccf.bufToJsonCompatible(buf)`.
 //!
+//! Callers add their own functions under `ccf.<path>` with [`HostFunctions`] and
+//! [`JsEngine::call_with_host`] (JSON arguments and result), for example the governance
+//! effects a constitution's `apply` triggers.
+//!
 //! Results are converted with `JSON.stringify` semantics, except that functions, symbols,
 //! `BigInt`s, non-finite numbers, promises and cycles are [`JsError::Conversion`] instead of
 //! being silently dropped; `undefined` becomes `null`.
 
 mod engine;
 mod error;
+mod host;
 mod kv;
 mod limits;
 
 pub use engine::JsEngine;
 pub use error::{JsError, Result};
+pub use host::{HostFn, HostFunctions};
 pub use kv::KvBinding;
 pub use limits::{FOR_EACH_ENTRIES_MAX, JsLimits, POLLS_PER_STEP};

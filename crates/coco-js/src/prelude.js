@@ -1,6 +1,6 @@
 // Installed in every fresh context before the module runs. Evaluates to a function that
 // receives the native bindings and returns the replacer used to convert results to JSON.
-(function (native, withKv) {
+(function (native, withKv, hostPaths) {
   "use strict";
   const jsonStringify = JSON.stringify;
   const jsonParse = JSON.parse;
@@ -60,6 +60,18 @@
       },
     });
   }
+  hostPaths.forEach((path, index) => {
+    const names = path.split(".");
+    let parent = ccf;
+    for (const name of names.slice(0, -1)) {
+      if (parent[name] === undefined) {
+        parent[name] = {};
+      }
+      parent = parent[name];
+    }
+    parent[names[names.length - 1]] = (...args) =>
+      jsonParse(native.host(index, jsonStringify(args)));
+  });
   globalThis.ccf = ccf;
 
   // Determinism: no randomness. `Date` (the clock and the host's time zone) and

@@ -286,3 +286,31 @@ fn the_transaction_comes_back_after_a_failed_call() {
     assert_eq!(error, JsError::BudgetExhausted);
     assert_eq!(written(&tx, &map).0, [("k".to_owned(), "v".to_owned())]);
 }
+
+#[test]
+fn host_functions_are_callable_under_ccf() {
+    let engine = engine();
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let mut host = HostFunctions::new();
+    let recorded = Rc::clone(&calls);
+    host.add("node.triggerLedgerRekey", move |args| {
+        recorded.borrow_mut().push(args.to_vec());
+        Ok(serde_json::Value::Null)
+    });
+    host.add("crypto.isValid", |args| Ok(json!(args.first() == Some(&json!("ok")))));
+    host.add("crypto.fail", |_| Err("bad certificate".to_owned()));
+    let source = "export function f() { ccf.node.triggerLedgerRekey(1, 'two'); \
+                  return [ccf.crypto.isValid('ok'), ccf.crypto.isValid('no')]; }\n\
+                  export function g() { ccf.crypto.fail(); }";
+    let value = engine.call_with_host(source, "f", &[], KvBinding::None, &host).unwrap();
+    assert_eq!(value, json!([true, false]));
+    assert_eq!(*calls.borrow(), [vec![json!(1), json!("two")]]);
+    let error = engine.call_with_host(source, "g", &[], KvBinding::None, &host).unwrap_err();
+    assert!(
+        matches!(&error, JsError::Exception { message, .. } if message == "Error: bad certificate")
+    );
+    assert!(
+        call(&engine, "export function f() { return typeof ccf.node; }", &[])
+            .is_ok_and(|v| v == json!("undefined"))
+    );
+}
