@@ -24,6 +24,35 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Digest {
     Digest::from_slice(tag.as_ref()).expect("HMAC-SHA256 output is 32 bytes")
 }
 
+/// An HMAC-SHA256 key set up once: the key schedule (two compressions) is paid at
+/// construction, not per message; the ledger derives a commit nonce per transaction.
+#[derive(Clone)]
+pub struct HmacSha256Key(hmac::Key);
+
+impl HmacSha256Key {
+    /// Sets up the key.
+    #[must_use]
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// HMAC-SHA256 of `data`.
+    ///
+    /// # Panics
+    /// Never: the tag of HMAC-SHA256 is 32 bytes.
+    #[must_use]
+    pub fn sign(&self, data: &[u8]) -> Digest {
+        let tag = hmac::sign(&self.0, data);
+        Digest::from_slice(tag.as_ref()).expect("HMAC-SHA256 output is 32 bytes")
+    }
+}
+
+impl std::fmt::Debug for HmacSha256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacSha256Key(..)")
+    }
+}
+
 /// Incremental SHA-256, for digests over several pieces without concatenating them.
 #[derive(Clone)]
 pub struct Sha256(digest::Context);
@@ -75,6 +104,11 @@ mod tests {
         assert_eq!(
             hmac_sha256(b"Jefe", b"what do ya want for nothing?").to_hex(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let key = HmacSha256Key::new(b"Jefe");
+        assert_eq!(
+            key.sign(b"what do ya want for nothing?"),
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?")
         );
     }
 }

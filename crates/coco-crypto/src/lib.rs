@@ -38,7 +38,7 @@ pub use cose_receipt::{
 };
 pub use ecdsa::{CoseAlgorithm, Curve, SigningKey, VerifyingKey};
 pub use error::{Error, Result};
-pub use hash::{Sha256, hmac_sha256, sha256};
+pub use hash::{HmacSha256Key, Sha256, hmac_sha256, sha256};
 pub use pem::{
     PEM_LABEL_CERTIFICATE, PEM_LABEL_EC_PRIVATE_KEY, PEM_LABEL_PRIVATE_KEY, PEM_LABEL_PUBLIC_KEY,
     pem_decode, pem_decode_all, pem_encode,

@@ -4,7 +4,7 @@
 //! receipts once the transaction is committed. Only nodes holding the ledger secret can
 //! compute it, so an uncommitted (possibly rolled back) transaction never gets one.
 
-use coco_crypto::{hmac_sha256, sha256};
+use coco_crypto::{HmacSha256Key, hmac_sha256, sha256};
 use coco_types::{Digest, TxId};
 
 /// The label CCF derives the commit secret with; never reused for anything else.
@@ -14,8 +14,12 @@ const COMMIT_SECRET_LABEL: &[u8] = b"Commit S";
 /// costs one HMAC instead of two.
 #[derive(Clone)]
 pub struct CommitEvidenceKey {
-    commit_secret: Digest,
+    /// HMAC key `commit_secret`, set up once.
+    nonce_key: HmacSha256Key,
 }
+
+/// Longest evidence string: `ce:` + two u64s + `.` + `:` + 64 hex digits.
+const EVIDENCE_BYTES_MAX: usize = 3 + 20 + 1 + 20 + 1 + 64;
 
 impl std::fmt::Debug for CommitEvidenceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,15 +31,26 @@ impl CommitEvidenceKey {
     /// Derives `commit_secret = HMAC-SHA256(ledger_secret, "Commit S")`.
     #[must_use]
     pub fn new(ledger_secret_raw: &[u8; 32]) -> Self {
-        Self { commit_secret: hmac_sha256(ledger_secret_raw, COMMIT_SECRET_LABEL) }
+        let commit_secret = hmac_sha256(ledger_secret_raw, COMMIT_SECRET_LABEL);
+        Self { nonce_key: HmacSha256Key::new(commit_secret.as_bytes()) }
     }
 
     /// `"ce:<view>.<seqno>:<hex(HMAC-SHA256(commit_secret, "<view>.<seqno>"))>"`.
+    ///
+    /// # Panics
+    /// Never: formatting into a `String` and hex-encoding 32 bytes into 64 cannot fail.
     #[must_use]
     pub fn evidence(&self, tx: TxId) -> String {
-        let tx_text = tx.to_string();
-        let nonce = hmac_sha256(self.commit_secret.as_bytes(), tx_text.as_bytes());
-        format!("ce:{tx_text}:{}", nonce.to_hex())
+        use std::fmt::Write as _;
+        let mut evidence = String::with_capacity(EVIDENCE_BYTES_MAX);
+        evidence.push_str("ce:");
+        write!(evidence, "{tx}").expect("writing to a String cannot fail");
+        let nonce = self.nonce_key.sign(&evidence.as_bytes()[3..]);
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(nonce.as_bytes(), &mut hex).expect("64 hex digits for 32 bytes");
+        evidence.push(':');
+        evidence.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
+        evidence
     }
 
     /// SHA-256 of [`Self::evidence`], the value stored in the entry's public domain.
