@@ -220,11 +220,31 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Respo
     crate::execute::execute(&shared, &app_request).await
 }
 
+/// Counts a request in `commit_waiters` for as long as it lives, even if the client goes
+/// away and the request's future is dropped mid-wait.
+struct CommitWaiter<'a>(&'a Shared);
+
+impl<'a> CommitWaiter<'a> {
+    fn register(shared: &'a Shared) -> Self {
+        shared.commit_waiters.fetch_add(1, Ordering::AcqRel);
+        shared.sign_now.notify_one();
+        Self(shared)
+    }
+}
+
+impl Drop for CommitWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.commit_waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Waits until `tx` is committed (or invalid), up to `commit_wait_ms_max`.
 pub(crate) async fn wait_for_commit(shared: &Shared, tx: TxId) -> Result<(), ApiError> {
     let mut committed = shared.committed.subscribe();
     let wait = Duration::from_millis(shared.limits.commit_wait_ms_max);
+    let waiter = CommitWaiter::register(shared);
     let reached = tokio::time::timeout(wait, committed.wait_for(|c| c.seqno >= tx.seqno)).await;
+    drop(waiter);
     if reached.is_err() {
         let message = format!("{tx} was not committed in time");
         return Err(ApiError::new(

@@ -34,6 +34,11 @@ pub(crate) struct Shared {
     pub(crate) committed: watch::Sender<TxId>,
     /// Wakes the signer early (signature interval reached, or a blocking request waits).
     pub(crate) sign_now: Notify,
+    /// Requests waiting for their transaction to commit. While there are any, the signer
+    /// signs at once instead of waiting for the interval: each signature then commits
+    /// every transaction that arrived during the previous signature and fsync (group
+    /// commit), so commit latency is a signature plus an fsync, not `sig_ms_interval`.
+    pub(crate) commit_waiters: AtomicU64,
     pub(crate) sessions_open: AtomicU64,
     pub(crate) requests: AtomicU64,
 }
@@ -94,6 +99,7 @@ pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode
         limits: config.limits.clone(),
         committed: watch::Sender::new(committed),
         sign_now: Notify::new(),
+        commit_waiters: AtomicU64::new(0),
         sessions_open: AtomicU64::new(0),
         requests: AtomicU64::new(0),
     });
@@ -217,7 +223,8 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
         let pending = {
             let mut node = shared.node();
             let now = now_ms();
-            if node.signature_due(now) {
+            let waited_for = shared.commit_waiters.load(Ordering::Acquire) > 0;
+            if node.signature_due(now) || (waited_for && node.unsigned_txs() > 0) {
                 node.emit_signature(now)
                     .inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
             }

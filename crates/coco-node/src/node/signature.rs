@@ -51,6 +51,12 @@ impl Node {
             || (unsigned > 0 && elapsed >= self.limits.sig_ms_interval)
     }
 
+    /// Transactions ordered since the last signature (none of them can commit yet).
+    #[must_use]
+    pub fn unsigned_txs(&self) -> u64 {
+        self.txs_since_signature
+    }
+
     /// Appends a signature transaction over the current Merkle root.
     ///
     /// # Errors
