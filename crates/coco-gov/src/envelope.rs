@@ -122,21 +122,21 @@ pub fn verify_request(tx: &mut Tx, body: &[u8], expected: Expected<'_>) -> Resul
     if envelope.created_at > CREATED_AT_MAX {
         return Err(GovError::CreatedAtOutOfRange { created_at: envelope.created_at });
     }
-    if let Some(url) = expected.proposal_id {
-        if envelope.proposal_id.as_deref() != Some(url) {
-            return Err(GovError::ProposalIdMismatch {
-                signed: envelope.proposal_id.map(|id| id.chars().take(64).collect()),
-                url: url.chars().take(64).collect(),
-            });
-        }
+    if let Some(url) = expected.proposal_id
+        && envelope.proposal_id.as_deref() != Some(url)
+    {
+        return Err(GovError::ProposalIdMismatch {
+            signed: envelope.proposal_id.map(|id| id.chars().take(64).collect()),
+            url: url.chars().take(64).collect(),
+        });
     }
-    if let Some(url) = expected.member_id {
-        if url != kid {
-            return Err(GovError::MemberIdMismatch {
-                signer: kid,
-                url: url.chars().take(64).collect(),
-            });
-        }
+    if let Some(url) = expected.member_id
+        && url != kid
+    {
+        return Err(GovError::MemberIdMismatch {
+            signer: kid,
+            url: url.chars().take(64).collect(),
+        });
     }
     if expected.msg_type.requires_active() {
         let status = member_status(tx, &kid)?;

@@ -15,14 +15,23 @@
 //! The HTTP layer maps [`GovError::status`] and [`GovError::code`] to responses.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod constitution;
 mod envelope;
 mod error;
+mod proposals;
 pub mod tables;
 #[cfg(test)]
 mod testkit;
 
+pub use constitution::{
+    DEFAULT_CONSTITUTION, GovEffect, constitution, install_genesis, set_constitution,
+};
 pub use envelope::{
     CREATED_AT_MAX, Expected, MsgType, RECENT_PROPOSALS_WINDOW_DEFAULT,
     RECENT_PROPOSALS_WINDOW_RANGE, SignedRequest, verify_request,
 };
 pub use error::{GovError, Result};
+pub use proposals::{
+    Failure, GovLimits, Governance, ProposalInfo, ProposalState, actions, ballot_script, get, list,
+    proposal_id,
+};
