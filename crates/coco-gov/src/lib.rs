@@ -18,6 +18,7 @@
 mod constitution;
 mod envelope;
 mod error;
+mod members;
 mod proposals;
 pub mod tables;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use envelope::{
     RECENT_PROPOSALS_WINDOW_RANGE, SignedRequest, verify_request,
 };
 pub use error::{GovError, Result};
+pub use members::{ack, state_digest, update_state_digest};
 pub use proposals::{
     Failure, GovLimits, Governance, ProposalInfo, ProposalState, actions, ballot_script, get, list,
     proposal_id,
