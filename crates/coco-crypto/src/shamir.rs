@@ -11,7 +11,8 @@
 //! exhaustively testable. Field: GF(2^8) with the AES polynomial x^8 + x^4 + x^3 + x + 1.
 //!
 //! Shares are not byte-compatible with CCF's own (prime-field) shares; they never need to be,
-//! as shares only travel between Coco nodes and Coco members, encrypted (see [`crate::RsaPublicKey`]).
+//! as shares only travel between Coco nodes and Coco members, encrypted (see
+//! [`crate::RsaPublicKey`]).
 
 use crate::SECRET_KEY_BYTES;
 

@@ -9,7 +9,10 @@
 //! use serde_json::json;
 //!
 //! let engine = JsEngine::new(JsLimits::default())?;
-//! let ballot = "export function vote(proposal, proposerId) { return proposal.actions.length > 0; }";
+//! let ballot = concat!(
+//!     "export function vote(proposal, proposerId) {",
+//!     " return proposal.actions.length > 0; }"
+//! );
 //! let proposal = json!({ "actions": [{ "name": "set_constitution" }] });
 //! let yes = engine.call(ballot, "vote", &[proposal, json!("m0")], KvBinding::None)?;
 //! assert_eq!(yes, json!(true));

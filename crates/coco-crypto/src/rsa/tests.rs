@@ -107,7 +107,9 @@ fn other_sizes_and_bad_keys() {
 const PYTHON_STAGE_ONE: &str = r#"
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+oaep = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
 ours = serialization.load_pem_public_key(open("ours_pub.pem", "rb").read())
 open("to_ours.bin", "wb").write(ours.encrypt(b"share from python", oaep))
 theirs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -120,7 +122,9 @@ open("theirs_pub.pem", "wb").write(theirs.public_key().public_bytes(serializatio
 const PYTHON_STAGE_TWO: &str = r#"
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+oaep = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
 theirs = serialization.load_pem_private_key(open("theirs_priv.pem", "rb").read(), password=None)
 ours = serialization.load_pem_private_key(open("ours_priv.pem", "rb").read(), password=None)
 print(theirs.decrypt(open("to_theirs.bin", "rb").read(), oaep).hex())

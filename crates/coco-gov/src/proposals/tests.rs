@@ -198,7 +198,12 @@ fn a_constitution_that_throws_loops_or_exhausts_memory_fails_the_proposal() {
     let base = crate::DEFAULT_CONSTITUTION;
     let throwing_apply = base.replace(
         "export function apply(proposal, proposalId) {",
-        "export function apply(proposal, proposalId) {\n  ccf.kv[\"public:ccf.gov.users.certs\"].set(ccf.strToBuf(\"x\"), ccf.strToBuf(\"y\"));\n  ccf.node.triggerLedgerRekey();\n  throw new Error(\"apply exploded\");",
+        concat!(
+            "export function apply(proposal, proposalId) {\n",
+            "  ccf.kv[\"public:ccf.gov.users.certs\"]",
+            ".set(ccf.strToBuf(\"x\"), ccf.strToBuf(\"y\"));\n",
+            "  ccf.node.triggerLedgerRekey();\n  throw new Error(\"apply exploded\");",
+        ),
     );
     let looping_resolve = base.replace(
         "export function resolve(proposal, proposerId, votes, proposalId) {",
@@ -206,7 +211,10 @@ fn a_constitution_that_throws_loops_or_exhausts_memory_fails_the_proposal() {
     );
     let hungry_apply = base.replace(
         "export function apply(proposal, proposalId) {",
-        "export function apply(proposal, proposalId) {\n  const hoard = []; while (true) { hoard.push(new Array(100000).fill(7)); }",
+        concat!(
+            "export function apply(proposal, proposalId) {\n",
+            "  const hoard = []; while (true) { hoard.push(new Array(100000).fill(7)); }",
+        ),
     );
     for (source, reason) in [
         (throwing_apply, "apply exploded"),

@@ -24,7 +24,8 @@ fn assert_usable(engine: &JsEngine) {
 #[test]
 fn calls_the_named_export_with_arguments() {
     let engine = engine();
-    let source = "export function validate(input) { return { valid: input.n > 1, description: 'n=' + input.n }; }\n\
+    let source = "export function validate(input) {\n\
+                  return { valid: input.n > 1, description: 'n=' + input.n }; }\n\
                   export function other() { return 'other'; }";
     let value = engine.call(source, "validate", &[json!({ "n": 2 })], KvBinding::None).unwrap();
     assert_eq!(value, json!({ "valid": true, "description": "n=2" }));
@@ -71,9 +72,10 @@ fn a_thrown_error_is_an_exception_with_its_message() {
         JsError::Exception { message: "plain".into(), stack: None }
     );
     let type_error = call(&engine, "export function f() { return null.x; }", &[]).unwrap_err();
-    assert!(
-        matches!(&type_error, JsError::Exception { message, .. } if message.starts_with("TypeError"))
-    );
+    assert!(matches!(
+        &type_error,
+        JsError::Exception { message, .. } if message.starts_with("TypeError")
+    ));
     assert_usable(&engine);
 }
 
@@ -91,9 +93,10 @@ fn syntax_errors_and_missing_exports_are_reported() {
     let import = call(&engine, "import x from 'other'; export function f() {}", &[]);
     assert!(matches!(import.unwrap_err(), JsError::Syntax { .. } | JsError::Exception { .. }));
     let top_level = call(&engine, "throw new Error('at load'); export function f() {}", &[]);
-    assert!(
-        matches!(top_level.unwrap_err(), JsError::Exception { message, .. } if message.contains("at load"))
-    );
+    assert!(matches!(
+        top_level.unwrap_err(),
+        JsError::Exception { message, .. } if message.contains("at load")
+    ));
     assert_usable(&engine);
 }
 
@@ -126,7 +129,10 @@ fn endless_recursion_and_allocation_hit_the_limits() {
     let recurse = "function r(n) { return r(n + 1) + 1; } export function f() { return r(0); }";
     assert_eq!(call(&engine, recurse, &[]).unwrap_err(), JsError::StackOverflow);
     assert_usable(&engine);
-    let allocate = "export function f() { const all = []; while (true) { all.push(new Array(100000).fill(1.5)); } }";
+    let allocate = concat!(
+        "export function f() { const all = [];",
+        " while (true) { all.push(new Array(100000).fill(1.5)); } }"
+    );
     assert_eq!(call(&engine, allocate, &[]).unwrap_err(), JsError::OutOfMemory);
     assert_usable(&engine);
     let properties =
@@ -206,7 +212,8 @@ export function apply(input) {
   const missing = m().get(key("zz"));
   m().set(key("c"), ccf.jsonCompatibleToBuf({ from: input }));
   m().delete(key("a"));
-  return { seen, a, missing: missing === undefined, hasB: m().has(key("b")), hasA: m().has(key("a")),
+  return { seen, a, missing: missing === undefined,
+    hasB: m().has(key("b")), hasA: m().has(key("a")),
            c: ccf.bufToJsonCompatible(m().get(key("c"))) };
 }
 export function readOnly() { return ccf.bufToStr(m().get(key("b"))); }
@@ -281,7 +288,10 @@ fn the_transaction_comes_back_after_a_failed_call() {
     let (store, map) = store_with(&[]);
     let engine = small_budget_engine();
     let mut tx = store.begin();
-    let source = "export function f() { ccf.kv['public:records'].set(ccf.strToBuf('k'), ccf.strToBuf('v')); while (true) {} }";
+    let source = concat!(
+        "export function f() {",
+        " ccf.kv['public:records'].set(ccf.strToBuf('k'), ccf.strToBuf('v')); while (true) {} }"
+    );
     let error = engine.call(source, "f", &[], KvBinding::ReadWrite(&mut tx)).unwrap_err();
     assert_eq!(error, JsError::BudgetExhausted);
     assert_eq!(written(&tx, &map).0, [("k".to_owned(), "v".to_owned())]);
