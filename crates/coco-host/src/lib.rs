@@ -8,6 +8,7 @@
 mod api_error;
 mod error;
 mod execute;
+mod gov_routes;
 mod routes;
 mod server;
 mod tls;

@@ -37,6 +37,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/app/tx", get(node_tx))
         .route("/app/commit", get(node_commit))
         .route("/app/{*rest}", any(app_dispatch))
+        .route("/gov/{*rest}", any(crate::gov_routes::gov_dispatch))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
@@ -169,7 +170,11 @@ async fn app_cose_receipt(State(shared): AppState, request: Request) -> Result<R
     Ok(response)
 }
 
-async fn read_body(shared: &Shared, body: Body, declared: Option<u64>) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(
+    shared: &Shared,
+    body: Body,
+    declared: Option<u64>,
+) -> Result<Bytes, ApiError> {
     let limit = shared.limits.request_body_bytes_max;
     let too_large = || {
         let message = format!("request bodies are limited to {limit} bytes");

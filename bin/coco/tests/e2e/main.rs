@@ -10,6 +10,7 @@
 //! | `restart.rs` | committed transactions survive SIGTERM and `kill -9`, restarts open a new view |
 //! | `bad_input.rs` | bad requests get the right error and change nothing |
 //! | `range.rs` | range listings paginate in id order and honour their bounds |
+//! | `governance.rs` | a member acks, proposes a user over COSE-signed `/gov`, the user transacts |
 //! | `limits.rs` | sessions beyond `sessions_max` wait until one closes |
 //!
 //! Nothing sleeps blindly: nodes are waited for through their banner, commits through
@@ -23,6 +24,7 @@ mod audit;
 mod bad_input;
 mod ccf;
 mod confidentiality;
+mod governance;
 mod harness;
 mod limits;
 mod range;

@@ -50,6 +50,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
         tx.put(&map(tables::USERS_CERTS), id.as_bytes(), cert.to_pem().into_bytes());
         tx.put(&map(tables::USERS_INFO), id.as_bytes(), to_bytes(&json!({"user_data": null})));
     }
+    coco_gov::install_genesis(&mut tx);
     let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {
         unreachable!("genesis always writes");
     };

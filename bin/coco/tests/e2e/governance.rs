@@ -1,0 +1,133 @@
+//! Governance over `/gov` with COSE Sign1 envelopes: a member activates itself by acking
+//! the state digest, proposes a new user, the constitution accepts it, and the new user
+//! can transact; forged, replayed and mistyped envelopes are refused and change nothing.
+
+use bytes::Bytes;
+use coco_client::Connection;
+use coco_crypto::{Certificate, SigningKey, sign_gov_envelope};
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::block_on;
+use crate::harness::{Launch, Who, Workspace, body_text, expect_error, quick_limits};
+
+const API: &str = "api-version=2024-07-01";
+
+struct Member {
+    key: SigningKey,
+    id: String,
+}
+
+impl Member {
+    fn load(dir: &std::path::Path, name: &str) -> Self {
+        let pem = |suffix: &str| std::fs::read_to_string(dir.join(format!("{name}_{suffix}.pem")));
+        let key = SigningKey::from_pkcs8_pem(&pem("privk").unwrap()).unwrap();
+        let cert = Certificate::from_pem(&pem("cert").unwrap()).unwrap();
+        Self { key, id: cert.sha256_der().to_hex() }
+    }
+
+    fn sign(
+        &self,
+        msg_type: &str,
+        created_at: u64,
+        proposal_id: Option<&str>,
+        body: &Value,
+    ) -> Bytes {
+        let payload = serde_json::to_vec(body).unwrap();
+        Bytes::from(sign_gov_envelope(
+            &self.key,
+            &self.id,
+            msg_type,
+            created_at,
+            proposal_id,
+            &payload,
+        ))
+    }
+}
+
+async fn post_cose(conn: &mut Connection, path: &str, body: Bytes) -> coco_client::Response {
+    let path = format!("{path}?{API}");
+    conn.request(Method::POST, &path, Some("application/cose"), body).await.unwrap()
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn a_member_acks_proposes_a_user_and_the_user_transacts() {
+    let mut workspace = Workspace::new();
+    workspace.prepare(quick_limits());
+    let node = workspace.start(Launch::Sandbox);
+    let dir = workspace.sandbox();
+    let member = Member::load(&dir, "member0");
+    let newcomer = SigningKey::generate_p384().unwrap();
+    let newcomer_cert = Certificate::self_signed_identity(&newcomer, "user1", now_s(), 30).unwrap();
+    std::fs::write(dir.join("user1_cert.pem"), newcomer_cert.to_pem()).unwrap();
+    std::fs::write(dir.join("user1_privk.pem"), newcomer.to_pkcs8_pem()).unwrap();
+    block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let id = &member.id;
+
+        // An Accepted member cannot propose before acking the state digest.
+        let proposal =
+            json!({"actions": [{"name": "set_user", "args": {"cert": newcomer_cert.to_pem()}}]});
+        let early = member.sign("proposal", now_s(), None, &proposal);
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", early).await;
+        expect_error(&response, 403, "AuthorizationFailed");
+
+        let update = member.sign("state_digest", now_s(), None, &json!({}));
+        let path = format!("/gov/members/state-digests/{id}:update");
+        let response = post_cose(&mut conn, &path, update).await;
+        assert_eq!(response.status, 200, "{}", body_text(&response));
+        let digest: Value = serde_json::from_slice(&response.body).unwrap();
+        let ack = member.sign("ack", now_s(), None, &json!({"stateDigest": digest["stateDigest"]}));
+        let path = format!("/gov/members/state-digests/{id}:ack");
+        let response = post_cose(&mut conn, &path, ack).await;
+        assert_eq!(response.status, 204, "{}", body_text(&response));
+
+        // Refused envelopes change nothing.
+        let wrong_type = member.sign("ballot", now_s(), None, &proposal);
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", wrong_type).await;
+        expect_error(&response, 400, "InvalidCoseMessageType");
+        let mut forged = member.sign("proposal", now_s(), None, &proposal).to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", forged.into()).await;
+        expect_error(&response, 401, "InvalidAuthenticationInfo");
+        let unversioned = conn
+            .request(
+                Method::POST,
+                "/gov/members/proposals:create",
+                Some("application/cose"),
+                Bytes::new(),
+            )
+            .await
+            .unwrap();
+        expect_error(&unversioned, 400, "MissingApiVersionParameter");
+
+        // The member, now Active and the only one, passes the proposal alone.
+        let signed = member.sign("proposal", now_s(), None, &proposal);
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", signed.clone()).await;
+        assert_eq!(response.status, 200, "{}", body_text(&response));
+        assert!(response.tx_id().is_ok(), "a proposal is a transaction");
+        let info: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(info["proposalState"], "Accepted", "{info}");
+        let replay = post_cose(&mut conn, "/gov/members/proposals:create", signed).await;
+        expect_error(&replay, 400, "ProposalReplay");
+
+        let proposal_id = info["proposalId"].as_str().unwrap();
+        let path = format!("/gov/members/proposals/{proposal_id}?{API}");
+        let fetched = conn.get(&path).await.unwrap();
+        assert_eq!(fetched.status, 200, "{}", body_text(&fetched));
+        let constitution = conn.get(&format!("/gov/service/constitution?{API}")).await.unwrap();
+        assert_eq!(constitution.status, 200);
+
+        let tx = response.tx_id().unwrap();
+        let mut user = node.connect(&Who::Named(dir.clone(), "user1".to_owned())).await;
+        user.wait_for_commit(tx, crate::harness::COMMIT_TIMEOUT).await.unwrap();
+        let write =
+            user.post_json("/app/log/private", &json!({"id": 1, "msg": "from user1"})).await;
+        assert_eq!(write.unwrap().status, 200, "the voted-in user can transact");
+    });
+}

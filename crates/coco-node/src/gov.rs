@@ -1,0 +1,177 @@
+//! Governance on the node: a signed `/gov` request is verified and executed in one KV
+//! transaction, under the node lock, by `coco-gov` and the constitution; the effects of an
+//! accepted proposal that belong to the node are carried out in the same transaction.
+//!
+//! Governance is rare and its transactions small, so it runs under the node lock: no
+//! conflicts, and the Merkle root a proposal id commits to is the one of the state it read.
+
+use coco_gov::{Expected, GovEffect, GovError, GovLimits, Governance, MsgType, SignedRequest};
+use coco_js::JsLimits;
+use coco_kv::Tx;
+use coco_types::TxId;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::node::{Commit, Node};
+
+/// A signed governance request, as routed from its URL.
+#[derive(Clone, Copy, Debug)]
+pub enum GovCall<'a> {
+    /// `POST /gov/members/proposals:create`.
+    Propose,
+    /// `POST /gov/members/proposals/{proposalId}/ballots/{memberId}:submit`.
+    Ballot {
+        /// From the URL.
+        proposal_id: &'a str,
+        /// From the URL.
+        member_id: &'a str,
+    },
+    /// `POST /gov/members/proposals/{proposalId}:withdraw`.
+    Withdraw {
+        /// From the URL.
+        proposal_id: &'a str,
+    },
+    /// `POST /gov/members/state-digests/{memberId}:update`.
+    UpdateStateDigest {
+        /// From the URL.
+        member_id: &'a str,
+    },
+    /// `POST /gov/members/state-digests/{memberId}:ack`.
+    Ack {
+        /// From the URL.
+        member_id: &'a str,
+    },
+}
+
+/// A governance read.
+#[derive(Clone, Copy, Debug)]
+pub enum GovRead<'a> {
+    /// `GET /gov/members/proposals`.
+    Proposals,
+    /// `GET /gov/members/proposals/{proposalId}`.
+    Proposal(&'a str),
+    /// `GET /gov/members/proposals/{proposalId}/actions`.
+    Actions(&'a str),
+    /// `GET /gov/members/proposals/{proposalId}/ballots/{memberId}`.
+    Ballot(&'a str, &'a str),
+    /// `GET /gov/members/state-digests/{memberId}`.
+    StateDigest(&'a str),
+    /// `GET /gov/service/constitution`.
+    Constitution,
+}
+
+/// What a governance request returns: a JSON body (none for 204) and the TxId it was
+/// ordered at, if it wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GovReply {
+    /// The response body.
+    pub body: Option<Value>,
+    /// Where the request's transaction was ordered.
+    pub tx: Option<TxId>,
+}
+
+/// Why a governance request failed: the request (a typed gov error with its status and
+/// code) or the node.
+#[derive(Debug, thiserror::Error)]
+pub enum GovFailure {
+    /// The request was refused; nothing changed.
+    #[error(transparent)]
+    Gov(#[from] GovError),
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] Error),
+}
+
+impl Node {
+    /// Verifies and executes a signed governance request.
+    ///
+    /// # Errors
+    /// [`GovFailure::Gov`] for a refused request (the transaction is discarded);
+    /// [`GovFailure::Node`] if committing fails.
+    pub fn governance(&mut self, call: GovCall<'_>, body: &[u8]) -> Result<GovReply, GovFailure> {
+        let mut tx = self.begin()?;
+        let request = coco_gov::verify_request(&mut tx, body, expected(call))?;
+        let (body, effects) = self.execute_call(&mut tx, call, &request)?;
+        self.carry_out(&mut tx, &effects);
+        let tx = match self.commit(tx)? {
+            Commit::Ordered(tx) => Some(tx),
+            Commit::ReadOnly => None,
+        };
+        Ok(GovReply { body, tx })
+    }
+
+    fn execute_call(
+        &self,
+        tx: &mut Tx,
+        call: GovCall<'_>,
+        request: &SignedRequest,
+    ) -> Result<(Option<Value>, Vec<GovEffect>), GovFailure> {
+        let root = self.merkle_root();
+        let governance = || Governance::new(JsLimits::default(), GovLimits::default());
+        Ok(match call {
+            GovCall::Propose => {
+                let (info, effects) = governance()?.propose(tx, request, root)?;
+                (Some(info.to_api_json()), effects)
+            }
+            GovCall::Ballot { proposal_id, member_id } => {
+                let (info, effects) = governance()?.ballot(tx, request, proposal_id, member_id)?;
+                (Some(info.to_api_json()), effects)
+            }
+            GovCall::Withdraw { proposal_id } => {
+                (Some(governance()?.withdraw(tx, request, proposal_id)?.to_api_json()), vec![])
+            }
+            GovCall::UpdateStateDigest { member_id } => {
+                (Some(coco_gov::update_state_digest(tx, request, member_id, root)?), vec![])
+            }
+            GovCall::Ack { member_id } => (None, coco_gov::ack(tx, request, member_id)?),
+        })
+    }
+
+    /// Carries out what accepted proposals ask of the node. The service already opens at
+    /// genesis while it has one node, and ledger rekeys, recovery shares and
+    /// reconfiguration are not built yet: those are logged, not silently dropped.
+    fn carry_out(&self, _tx: &mut Tx, effects: &[GovEffect]) {
+        for effect in effects {
+            tracing::warn!(?effect, "governance effect recorded but not carried out yet");
+        }
+    }
+
+    /// Answers a governance read from a consistent snapshot.
+    ///
+    /// # Errors
+    /// [`GovFailure::Gov`] for a missing proposal, ballot or digest.
+    pub fn governance_read(&self, read: GovRead<'_>) -> Result<Value, GovFailure> {
+        let mut tx = self.begin_read();
+        Ok(match read {
+            GovRead::Proposals => {
+                let open: Vec<Value> = coco_gov::list(&mut tx)?
+                    .iter()
+                    .map(coco_gov::ProposalInfo::to_api_json)
+                    .collect();
+                serde_json::json!({ "value": open })
+            }
+            GovRead::Proposal(id) => coco_gov::get(&mut tx, id)?.to_api_json(),
+            GovRead::Actions(id) => coco_gov::actions(&mut tx, id)?,
+            GovRead::Ballot(id, member) => {
+                serde_json::json!({ "script": coco_gov::ballot_script(&mut tx, id, member)? })
+            }
+            GovRead::StateDigest(member) => coco_gov::state_digest(&mut tx, member)?,
+            GovRead::Constitution => {
+                serde_json::json!({ "constitution": coco_gov::constitution(&mut tx)? })
+            }
+        })
+    }
+}
+
+fn expected(call: GovCall<'_>) -> Expected<'_> {
+    let (msg_type, proposal_id, member_id) = match call {
+        GovCall::Propose => (MsgType::Proposal, None, None),
+        GovCall::Ballot { proposal_id, member_id } => {
+            (MsgType::Ballot, Some(proposal_id), Some(member_id))
+        }
+        GovCall::Withdraw { proposal_id } => (MsgType::Withdrawal, Some(proposal_id), None),
+        GovCall::UpdateStateDigest { member_id } => (MsgType::StateDigest, None, Some(member_id)),
+        GovCall::Ack { member_id } => (MsgType::Ack, None, Some(member_id)),
+    };
+    Expected { msg_type, proposal_id, member_id }
+}
