@@ -22,15 +22,20 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
     match command {
         NodeCommand::Start { config } => {
             let config = NodeConfig::load(&config)?;
-            serve(&config, |addr| println!("node listening on https://{addr}"))
+            serve(&config, async |addr| {
+                println!("node listening on https://{addr}");
+                Ok(())
+            })
         }
     }
 }
 
 /// Runs a node until SIGTERM or Ctrl-C, then stops cleanly (final signature, flush).
+/// `on_ready` runs once the node listens (the sandbox opens the service there); if it
+/// fails, the node stops and the error is returned.
 pub(crate) fn serve(
     config: &NodeConfig,
-    on_ready: impl FnOnce(std::net::SocketAddr),
+    on_ready: impl AsyncFnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
     coco_host::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -39,7 +44,10 @@ pub(crate) fn serve(
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut node = coco_host::start(config, Box::new(LoggingApp::default())).await?;
-        on_ready(node.local_addr());
+        if let Err(e) = on_ready(node.local_addr()).await {
+            node.shutdown().await?;
+            return Err(e);
+        }
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .context("installing the SIGTERM handler")?;

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use coco_node::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
 use coco_types::Limits;
 
+mod open;
+
 /// Arguments of `coco sandbox`.
 #[derive(clap::Args)]
 pub(crate) struct SandboxArgs {
@@ -22,7 +24,7 @@ pub(crate) struct SandboxArgs {
 pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
     let dir = crate::absolute(&args.dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for name in ["member0", "user0"] {
+    for name in ["member0", "member1", "member2", "user0"] {
         if !dir.join(format!("{name}_cert.pem")).exists() {
             crate::keygen::generate_identity(&dir, name, false)?;
         }
@@ -38,8 +40,13 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
         NodeConfig::load(&config_path)?
     };
     config.network.listen_address.set_port(args.port);
-    let ready = |addr: SocketAddr| print_banner(&dir, addr);
-    crate::node_cmd::serve(&config, ready)
+    let members = config.service.members.clone();
+    let service_cert = config.storage.service_cert_file.clone();
+    crate::node_cmd::serve(&config, async |addr: SocketAddr| {
+        open::open_service(&members, &service_cert, addr).await?;
+        print_banner(&dir, addr, members.len());
+        Ok(())
+    })
 }
 
 fn default_config(port: u16) -> NodeConfig {
@@ -54,20 +61,20 @@ fn default_config(port: u16) -> NodeConfig {
             service_cert_file: PathBuf::from("../service_cert.pem"),
         },
         service: ServiceConfig {
-            members: vec![PathBuf::from("../member0_cert.pem")],
+            members: (0..3).map(|i| PathBuf::from(format!("../member{i}_cert.pem"))).collect(),
             users: vec![PathBuf::from("../user0_cert.pem")],
         },
         limits: Limits::default(),
     }
 }
 
-fn print_banner(dir: &Path, addr: SocketAddr) {
+fn print_banner(dir: &Path, addr: SocketAddr, members: usize) {
     let d = dir.display();
     println!("Coco sandbox is running: https://{addr}");
     println!("  directory:    {d} (run `coco sandbox --dir {d}` again to keep its data)");
     println!("  service cert: {d}/service_cert.pem");
     println!("  user:         {d}/user0_cert.pem, {d}/user0_privk.pem");
-    println!("  member:       {d}/member0_cert.pem, {d}/member0_privk.pem");
+    println!("  members:      {d}/member{{0..{}}}_cert.pem and _privk.pem", members - 1);
     println!("Try it:");
     println!(
         "  curl https://{addr}/app/log/private --cacert {d}/service_cert.pem \
@@ -78,5 +85,8 @@ fn print_banner(dir: &Path, addr: SocketAddr) {
         "  curl 'https://{addr}/app/log/private?id=1' --cacert {d}/service_cert.pem \
          --cert {d}/user0_cert.pem --key {d}/user0_privk.pem"
     );
+    println!("Govern it (majority of {members} members):");
+    println!("  coco gov propose proposal.json --dir {d} --address {addr} --member member0");
+    println!("  coco gov vote <proposalId> --accept --dir {d} --address {addr} --member member1");
     println!("Press Ctrl-C to stop.");
 }

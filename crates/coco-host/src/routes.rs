@@ -75,7 +75,7 @@ async fn node_network(State(shared): AppState) -> Response {
     let node = shared.node();
     json_ok(&json!({
         "service_certificate": node.service_cert_pem(),
-        "service_status": "Open",
+        "service_status": node.service_status(),
         "current_view": node.view().0,
         "primary_id": node.node_id(),
         "recovery_count": 0,
@@ -204,7 +204,16 @@ fn method_of(method: &axum::http::Method) -> Result<Method, ApiError> {
 
 async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    let caller = authorise_user(&shared.node(), &peer_of(&request))?;
+    let caller = {
+        let node = shared.node();
+        let caller = authorise_user(&node, &peer_of(&request))?;
+        if !node.is_open() {
+            let message =
+                "the service is not open yet: members must pass transition_service_to_open";
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "FrontendNotOpen", message));
+        }
+        caller
+    };
     let (parts, body) = request.into_parts();
     let method = method_of(&parts.method)?;
     let declared = parts

@@ -92,11 +92,15 @@ impl Node {
         let mut tx = self.begin()?;
         let request = coco_gov::verify_request(&mut tx, body, expected(call))?;
         let (body, effects) = self.execute_call(&mut tx, call, &request)?;
-        self.carry_out(&mut tx, &effects);
+        let opens = self.carry_out(&mut tx, &effects)?;
         let tx = match self.commit(tx)? {
             Commit::Ordered(tx) => Some(tx),
             Commit::ReadOnly => None,
         };
+        if opens {
+            self.service_open = true;
+            tracing::info!("the service is open");
+        }
         Ok(GovReply { body, tx })
     }
 
@@ -127,13 +131,28 @@ impl Node {
         })
     }
 
-    /// Carries out what accepted proposals ask of the node. The service already opens at
-    /// genesis while it has one node, and ledger rekeys, recovery shares and
+    /// Carries out what accepted proposals ask of the node, in the proposal's transaction;
+    /// returns whether the service opens. Ledger rekeys, recovery shares and
     /// reconfiguration are not built yet: those are logged, not silently dropped.
-    fn carry_out(&self, _tx: &mut Tx, effects: &[GovEffect]) {
+    fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<bool, GovFailure> {
+        let mut opens = false;
         for effect in effects {
-            tracing::warn!(?effect, "governance effect recorded but not carried out yet");
+            match effect {
+                GovEffect::TransitionServiceToOpen { .. } => {
+                    open_service(tx)?;
+                    opens = true;
+                }
+                GovEffect::TriggerLedgerRekey
+                | GovEffect::TriggerRecoverySharesRefresh
+                | GovEffect::MembersChanged
+                | GovEffect::SetRecoveryThreshold { .. }
+                | GovEffect::TransitionNodeToTrusted { .. }
+                | GovEffect::RemoveNode { .. } => {
+                    tracing::warn!(?effect, "governance effect recorded but not carried out yet");
+                }
+            }
         }
+        Ok(opens)
     }
 
     /// Answers a governance read from a consistent snapshot.
@@ -161,6 +180,21 @@ impl Node {
             }
         })
     }
+}
+
+/// Sets `service.info`'s status to Open (CCF allows Opening → Open).
+fn open_service(tx: &mut Tx) -> Result<(), GovFailure> {
+    let map = crate::node::signature::map(crate::tables::SERVICE_INFO);
+    let corrupt = |reason: &str| Error::Corrupt {
+        what: "service info".to_owned(),
+        reason: reason.to_owned(),
+    };
+    let info = tx.get(&map, crate::tables::SINGLETON_KEY).ok_or_else(|| corrupt("missing"))?;
+    let mut info: Value = serde_json::from_slice(info).map_err(|_| corrupt("not JSON"))?;
+    info["status"] = Value::from("Open");
+    let bytes = serde_json::to_vec(&info).expect("JSON values serialise");
+    tx.put(&map, crate::tables::SINGLETON_KEY, bytes);
+    Ok(())
 }
 
 fn expected(call: GovCall<'_>) -> Expected<'_> {

@@ -62,6 +62,9 @@ pub struct Node {
     pub(crate) metrics: Metrics,
     pub(crate) service_cert_pem: String,
     pub(crate) node_cert_pem: String,
+    /// Whether the service is Open: users may transact only then. Governance opens it
+    /// (`transition_service_to_open`); the ledger's `service.info` is the record.
+    pub(crate) service_open: bool,
 }
 
 /// Counters exported on `/node/metrics`.
@@ -146,6 +149,7 @@ impl Node {
             metrics: Metrics::default(),
             service_cert_pem,
             node_cert_pem,
+            service_open: false,
         }
     }
 
@@ -209,6 +213,33 @@ impl Node {
     #[must_use]
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id
+    }
+
+    /// Whether the service is Open to users.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.service_open
+    }
+
+    /// The service status as recorded in `public:ccf.gov.service.info`.
+    #[must_use]
+    pub fn service_status(&self) -> &'static str {
+        if self.service_open { "Open" } else { "Opening" }
+    }
+
+    /// Reads the service status from the store (after replay).
+    pub(crate) fn load_service_status(&mut self) -> Result<()> {
+        let map = signature::map(crate::tables::SERVICE_INFO);
+        let snapshot = self.kv.snapshot();
+        let info = snapshot.get(&map, crate::tables::SINGLETON_KEY).ok_or_else(|| {
+            Error::Corrupt { what: "ledger".to_owned(), reason: "no service info".to_owned() }
+        })?;
+        let info: serde_json::Value = serde_json::from_slice(info).map_err(|e| Error::Corrupt {
+            what: "service info".to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.service_open = info["status"] == "Open";
+        Ok(())
     }
 
     /// The service certificate (PEM), which clients trust.

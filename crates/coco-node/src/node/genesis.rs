@@ -24,7 +24,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
     let mut tx = node.kv.begin();
     let service_info = json!({
         "cert": node.service_cert_pem,
-        "status": "Open",
+        "status": "Opening",
         "recovery_count": 0,
     });
     tx.put(&map(tables::SERVICE_INFO), tables::SINGLETON_KEY, to_bytes(&service_info));

@@ -49,6 +49,7 @@ pub(super) fn replay(mut node: Node) -> Result<Node> {
     }
     node.ledger.commit(signed)?;
     node.kv.compact(signed)?;
+    node.load_service_status()?;
     // A restart is a new view: transactions ordered from now on can never be confused
     // with the dropped suffix (their IVs and TxIds differ).
     node.view = View(last_view.0 + 1);
