@@ -17,6 +17,8 @@
 //!   throughput, committed throughput and latency percentiles; progress goes to a callback
 //!   so the binary can draw it.
 //! - [`histogram`]: the fixed-bucket latency histogram `bench` records into.
+//! - [`gov`] ([`GovClient`], [`MemberSigner`]): a member's COSE-signed governance requests
+//!   (propose, vote, withdraw, ack) and the `/gov` reads.
 //!
 //! ```text
 //!   ClientConfig ──► Client::connect(addr, Protocol) ──► Connection ──► Response
@@ -31,6 +33,7 @@
 pub mod bench;
 pub mod client;
 mod error;
+pub mod gov;
 pub mod histogram;
 pub mod receipt;
 pub mod tls;
@@ -40,6 +43,7 @@ mod test_server;
 
 pub use client::{Client, Connection, Protocol, Response, TX_ID_HEADER, parse_tx_id_header};
 pub use error::{Error, ReceiptError, Result};
+pub use gov::{GovClient, GovMessage, MemberSigner, vote_script};
 pub use receipt::{
     JsonLeafComponents, JsonReceipt, ReceiptForm, VerifiedReceipt, verify_cose_receipt_bytes,
     verify_json_receipt, verify_json_receipt_value, verify_receipt_bytes,
