@@ -49,6 +49,38 @@ impl CcfPython {
         script
     }
 
+    /// CCF's `ccf_cose_sign1`: signs `content` as a governance message with `key`/`cert`
+    /// and returns the COSE Sign1 bytes it wrote to stdout.
+    pub(crate) fn cose_sign1(
+        &self,
+        content: &Path,
+        identity: (&Path, &Path),
+        msg_type: &str,
+        created_at: u64,
+        proposal_id: Option<&str>,
+    ) -> Vec<u8> {
+        let tool = self.python.with_file_name("ccf_cose_sign1");
+        assert!(tool.is_file(), "{} not found next to COCO_CCF_PYTHON", tool.display());
+        let (key, cert) = identity;
+        let mut command = Command::new(&self.python);
+        command
+            .arg(tool)
+            .arg("--content")
+            .arg(content)
+            .arg("--signing-key")
+            .arg(key)
+            .arg("--signing-cert")
+            .arg(cert)
+            .args(["--ccf-gov-msg-type", msg_type])
+            .args(["--ccf-gov-msg-created_at", &iso8601_utc(created_at)]);
+        if let Some(id) = proposal_id {
+            command.args(["--ccf-gov-msg-proposal_id", id]);
+        }
+        let output = command.stdin(Stdio::null()).output().expect("ccf_cose_sign1 runs");
+        assert!(output.status.success(), "ccf_cose_sign1: {}", describe(&output));
+        output.stdout
+    }
+
     /// `read_ledger.py <dir> --verification-level FULL -q [--uncommitted]`.
     pub(crate) fn read_ledger(&self, ledger_dir: &Path, uncommitted: bool) -> Output {
         let mut command = Command::new(&self.python);
@@ -113,4 +145,30 @@ impl CcfPython {
 fn verified_transactions(stdout: &str) -> Option<u64> {
     let line = stdout.lines().find(|line| line.starts_with("Verified FULL"))?;
     line.split_whitespace().skip_while(|word| *word != "-").nth(1)?.parse().ok()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00` for a Unix time, the form `ccf_cose_sign1` parses
+/// (`datetime.fromisoformat`); days to a civil date after Howard Hinnant's algorithm.
+fn iso8601_utc(unix_s: u64) -> String {
+    let days = i64::try_from(unix_s / 86_400).expect("a date before year 25 million");
+    let seconds = unix_s % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}+00:00")
+}
+
+#[test]
+fn iso8601_utc_matches_known_dates() {
+    assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00+00:00");
+    assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00+00:00");
+    assert_eq!(iso8601_utc(1_795_000_000), "2026-11-18T11:06:40+00:00");
 }

@@ -128,3 +128,45 @@ fn a_member_acks_proposes_a_user_and_the_user_transacts() {
         assert_eq!(write.unwrap().status, 200, "the voted-in user can transact");
     });
 }
+
+/// CCF's own signing tool (`ccf_cose_sign1` from the pinned `ccf` package) produces a
+/// proposal and a ballot that Coco accepts, on the default three-member sandbox where a
+/// proposal needs a second vote.
+#[test]
+fn ccf_cose_sign1_signs_a_proposal_and_a_ballot_coco_accepts() {
+    let Some(ccf) = crate::ccf::CcfPython::from_env("ccf_cose_sign1") else { return };
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let dir = workspace.sandbox();
+    let identity =
+        |name: &str| (dir.join(format!("{name}_privk.pem")), dir.join(format!("{name}_cert.pem")));
+    let user = SigningKey::generate_p384().unwrap();
+    let user_cert = Certificate::self_signed_identity(&user, "user2", now_s(), 30).unwrap();
+    let proposal_file = workspace.root().join("proposal.json");
+    let proposal = json!({"actions": [{"name": "set_user", "args": {"cert": user_cert.to_pem()}}]});
+    std::fs::write(&proposal_file, proposal.to_string()).unwrap();
+    let (key0, cert0) = identity("member0");
+    let signed = ccf.cose_sign1(&proposal_file, (&key0, &cert0), "proposal", now_s(), None);
+    block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", signed.into()).await;
+        assert_eq!(response.status, 200, "{}", body_text(&response));
+        let info: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(info["proposalState"], "Open", "three members: one vote is not a majority");
+        let proposal_id = info["proposalId"].as_str().unwrap().to_owned();
+
+        let ballot_file = workspace.root().join("ballot.json");
+        let ballot =
+            json!({"ballot": "export function vote (proposal, proposerId) { return true }"});
+        std::fs::write(&ballot_file, ballot.to_string()).unwrap();
+        let (key1, cert1) = identity("member1");
+        let member1 = Member::load(&dir, "member1");
+        let signed =
+            ccf.cose_sign1(&ballot_file, (&key1, &cert1), "ballot", now_s(), Some(&proposal_id));
+        let path = format!("/gov/members/proposals/{proposal_id}/ballots/{}:submit", member1.id);
+        let response = post_cose(&mut conn, &path, signed.into()).await;
+        assert_eq!(response.status, 200, "{}", body_text(&response));
+        let info: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(info["proposalState"], "Accepted", "{info}");
+    });
+}
