@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench_cmd;
+mod gov_cmd;
 mod keygen;
 mod ledger_cmd;
 mod node_cmd;
@@ -49,6 +50,8 @@ enum Command {
     Receipt(receipt_cmd::ReceiptCommand),
     /// Load a node: many TLS connections, fixed duration, committed tx/s and latency.
     Bench(bench_cmd::BenchArgs),
+    /// Govern as a member: propose, vote, withdraw, ack; list and show proposals.
+    Gov(gov_cmd::GovArgs),
 }
 
 fn init_tracing() {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Ledger(command) => ledger_cmd::run(command),
         Command::Receipt(command) => receipt_cmd::run(command),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Gov(args) => gov_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -275,13 +275,23 @@ impl GovClient {
     /// `stateDigest` string.
     pub async fn ack(&mut self) -> Result<()> {
         let digest = self.update_state_digest().await?;
-        let member = path_segment(self.signer.member_id());
         let Some(state_digest) = digest.get("stateDigest").and_then(Value::as_str) else {
+            let member = path_segment(self.signer.member_id());
             return Err(Error::UnexpectedBody {
                 path: format!("/gov/members/state-digests/{member}:update"),
                 reason: format!("no stateDigest string in {digest}"),
             });
         };
+        self.ack_state_digest(state_digest).await
+    }
+
+    /// Acknowledges `state_digest`, which must be the one the node last issued to this
+    /// member ([`Self::update_state_digest`]).
+    ///
+    /// # Errors
+    /// As [`Self::post_signed`] (`StateDigestMismatch` for any other digest).
+    pub async fn ack_state_digest(&mut self, state_digest: &str) -> Result<()> {
+        let member = path_segment(self.signer.member_id());
         let path = format!("/gov/members/state-digests/{member}:ack");
         let body = json!({ "stateDigest": state_digest });
         self.post_signed(&path, GovMessage::Ack, None, &body).await?;

@@ -11,6 +11,7 @@
 //! | `bad_input.rs` | bad requests get the right error and change nothing |
 //! | `range.rs` | range listings paginate in id order and honour their bounds |
 //! | `governance.rs` | a member acks, proposes a user over COSE-signed `/gov`, the user transacts |
+//! | `gov_cli.rs` | `coco gov` acks, proposes, votes, lists and shows; refusals exit non-zero |
 //! | `limits.rs` | sessions beyond `sessions_max` wait until one closes |
 //!
 //! Nothing sleeps blindly: nodes are waited for through their banner, commits through
@@ -24,6 +25,7 @@ mod audit;
 mod bad_input;
 mod ccf;
 mod confidentiality;
+mod gov_cli;
 mod governance;
 mod harness;
 mod limits;
