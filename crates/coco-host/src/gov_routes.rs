@@ -127,6 +127,11 @@ fn gov_read<'a>(segments: &[&'a str]) -> Option<GovRead<'a>> {
         ["members", "proposals", id, "ballots", member] => Some(GovRead::Ballot(id, member)),
         ["members", "state-digests", member] => Some(GovRead::StateDigest(member)),
         ["service", "constitution"] => Some(GovRead::Constitution),
+        ["service", "info"] => Some(GovRead::ServiceInfo),
+        ["service", "members"] => Some(GovRead::Members),
+        ["service", "members", id] => Some(GovRead::Member(id)),
+        ["service", "transactions", "commit"] => Some(GovRead::Commit),
+        ["service", "transactions", tx] => tx.parse().ok().map(GovRead::Transaction),
         _ => None,
     }
 }
@@ -138,5 +143,8 @@ fn gov_error(error: &GovFailure) -> ApiError {
             ApiError::new(status, e.code(), e.to_string())
         }
         GovFailure::Node(e) => ApiError::from_node(e),
+        GovFailure::NotFound(message) => {
+            ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", message.clone())
+        }
     }
 }

@@ -58,6 +58,16 @@ pub enum GovRead<'a> {
     StateDigest(&'a str),
     /// `GET /gov/service/constitution`.
     Constitution,
+    /// `GET /gov/service/info`.
+    ServiceInfo,
+    /// `GET /gov/service/members`.
+    Members,
+    /// `GET /gov/service/members/{memberId}`.
+    Member(&'a str),
+    /// `GET /gov/service/transactions/commit`.
+    Commit,
+    /// `GET /gov/service/transactions/{transactionId}`.
+    Transaction(TxId),
 }
 
 /// What a governance request returns: a JSON body (none for 204) and the TxId it was
@@ -80,6 +90,9 @@ pub enum GovFailure {
     /// The node failed.
     #[error(transparent)]
     Node(#[from] Error),
+    /// What the read asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl Node {
@@ -178,9 +191,74 @@ impl Node {
             GovRead::Constitution => {
                 serde_json::json!({ "constitution": coco_gov::constitution(&mut tx)? })
             }
+            GovRead::ServiceInfo => self.service_info_json(&mut tx)?,
+            GovRead::Members => {
+                let members = members_json(&mut tx, None)?;
+                serde_json::json!({ "value": members })
+            }
+            GovRead::Member(id) => members_json(&mut tx, Some(id))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| GovFailure::NotFound(format!("no member {id}")))?,
+            GovRead::Commit => {
+                let committed = self.committed();
+                serde_json::json!({ "transactionId": committed.to_string(), "status": "Committed" })
+            }
+            GovRead::Transaction(tx_id) => serde_json::json!({
+                "transactionId": tx_id.to_string(),
+                "status": self.tx_status(tx_id),
+            }),
         })
     }
+
+    fn service_info_json(&self, tx: &mut Tx) -> Result<Value, GovFailure> {
+        let map = crate::node::signature::map(crate::tables::SERVICE_INFO);
+        let info = tx.get(&map, crate::tables::SINGLETON_KEY).unwrap_or_default();
+        let info: Value = serde_json::from_slice(info).unwrap_or(Value::Null);
+        Ok(serde_json::json!({
+            "status": info["status"],
+            "certificate": info["cert"],
+            "recoveryCount": info["recovery_count"],
+            "creationTransactionId": crate::node::genesis_tx().to_string(),
+        }))
+    }
 }
+
+/// Members in CCF's API shape, all or the one with `only` as id.
+fn members_json(tx: &mut Tx, only: Option<&str>) -> Result<Vec<Value>, GovFailure> {
+    use coco_gov::tables::{MEMBERS_CERTS, MEMBERS_ENCRYPTION_PUBLIC_KEYS, MEMBERS_INFO};
+    let map = |name| crate::node::signature::map(name);
+    let certs = tx.range(
+        &map(MEMBERS_CERTS),
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        MEMBERS_MAX,
+    );
+    let mut members = Vec::with_capacity(certs.len());
+    for (id, cert) in certs {
+        let id = String::from_utf8_lossy(&id).into_owned();
+        if only.is_some_and(|only| only != id) {
+            continue;
+        }
+        let info =
+            tx.get(&map(MEMBERS_INFO), id.as_bytes()).map(<[u8]>::to_vec).unwrap_or_default();
+        let info: Value = serde_json::from_slice(&info).unwrap_or(Value::Null);
+        let key = tx
+            .get(&map(MEMBERS_ENCRYPTION_PUBLIC_KEYS), id.as_bytes())
+            .map(|k| String::from_utf8_lossy(k).into_owned());
+        members.push(serde_json::json!({
+            "memberId": id,
+            "status": info["status"],
+            "memberData": info["member_data"],
+            "certificate": String::from_utf8_lossy(&cert),
+            "publicEncryptionKey": key,
+        }));
+    }
+    Ok(members)
+}
+
+/// Most members a listing returns (the constitution bounds membership far below).
+const MEMBERS_MAX: usize = 1000;
 
 /// Sets `service.info`'s status to Open (CCF allows Opening → Open).
 fn open_service(tx: &mut Tx) -> Result<(), GovFailure> {

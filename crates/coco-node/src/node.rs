@@ -34,6 +34,11 @@ pub(crate) mod signature;
 pub use seal::Commit;
 pub use signature::SignatureRecord;
 
+/// The genesis transaction: where the service was created.
+pub(crate) const fn genesis_tx() -> TxId {
+    TxId::new(FIRST_VIEW.0, 1)
+}
+
 /// The view a new service starts in (CCF starts at 2; view 1 is never used for transactions).
 const FIRST_VIEW: View = View(2);
 

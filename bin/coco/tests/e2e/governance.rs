@@ -50,6 +50,23 @@ async fn post_cose(conn: &mut Connection, path: &str, body: Bytes) -> coco_clien
     conn.request(Method::POST, &path, Some("application/cose"), body).await.unwrap()
 }
 
+/// The service read endpoints reflect an open service whose only member is Active.
+async fn check_service_reads(conn: &mut Connection, member_id: &str) {
+    let info = gov_get(conn, "/gov/service/info").await;
+    assert_eq!(info["status"], "Open", "{info}");
+    let members = gov_get(conn, "/gov/service/members").await;
+    assert_eq!(members["value"][0]["memberId"], member_id);
+    assert_eq!(members["value"][0]["status"], "Active");
+    let unknown = conn.get(&format!("/gov/service/members/{}?{API}", "0".repeat(64))).await;
+    expect_error(&unknown.unwrap(), 404, "ResourceNotFound");
+}
+
+async fn gov_get(conn: &mut Connection, path: &str) -> Value {
+    let response = conn.get(&format!("{path}?{API}")).await.unwrap();
+    assert_eq!(response.status, 200, "GET {path}: {}", body_text(&response));
+    serde_json::from_slice(&response.body).unwrap()
+}
+
 fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
@@ -119,6 +136,7 @@ fn a_member_acks_proposes_a_user_and_the_user_transacts() {
         assert_eq!(fetched.status, 200, "{}", body_text(&fetched));
         let constitution = conn.get(&format!("/gov/service/constitution?{API}")).await.unwrap();
         assert_eq!(constitution.status, 200);
+        check_service_reads(&mut conn, &member.id).await;
 
         let tx = response.tx_id().unwrap();
         let mut user = node.connect(&Who::Named(dir.clone(), "user1".to_owned())).await;
@@ -126,6 +144,10 @@ fn a_member_acks_proposes_a_user_and_the_user_transacts() {
         let write =
             user.post_json("/app/log/private", &json!({"id": 1, "msg": "from user1"})).await;
         assert_eq!(write.unwrap().status, 200, "the voted-in user can transact");
+        let status = gov_get(&mut conn, &format!("/gov/service/transactions/{tx}")).await;
+        assert_eq!(status["status"], "Committed", "{status}");
+        let commit = gov_get(&mut conn, "/gov/service/transactions/commit").await;
+        assert_eq!(commit["status"], "Committed");
     });
 }
 
