@@ -203,7 +203,7 @@ fn node_error(error: anyhow::Error) -> anyhow::Error {
 }
 
 /// The current unix time in seconds, for `ccf.gov.msg.created_at`.
-fn now_s() -> u64 {
+pub(crate) fn now_s() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())

@@ -4,8 +4,8 @@
 //! node's own (`public:ccf.internal.*`, endorsed certificates).
 
 pub use coco_gov::tables::{
-    MEMBERS_CERTS, MEMBERS_INFO, NODES_INFO, SERVICE_INFO, SIGNATURES, SINGLETON_KEY,
-    USERS_CERTS, USERS_INFO,
+    MEMBERS_CERTS, MEMBERS_INFO, NODES_INFO, SERVICE_INFO, SIGNATURES, SINGLETON_KEY, USERS_CERTS,
+    USERS_INFO,
 };
 
 /// Node certificates endorsed by the service key: key = node id hex, value = PEM.
