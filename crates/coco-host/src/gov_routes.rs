@@ -35,12 +35,7 @@ pub(crate) async fn gov_dispatch(
     let call = gov_call(&segments).ok_or_else(|| unknown(&path))?;
     check_cose_content_type(request.headers().get(header::CONTENT_TYPE))?;
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body = read_body(&shared, body, declared).await?;
+    let body = read_body(&shared, &parts.headers, body).await?;
     let reply = shared.node().governance(call, &body).map_err(|e| gov_error(&e))?;
     let mut response = match reply.body {
         Some(value) => (StatusCode::OK, axum::Json(value)).into_response(),

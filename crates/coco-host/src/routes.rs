@@ -170,11 +170,17 @@ async fn app_cose_receipt(State(shared): AppState, request: Request) -> Result<R
     Ok(response)
 }
 
+/// Reads a request body up to `request_body_bytes_max`: a declared `content-length` over
+/// the bound is refused before reading, and a body that grows past it while streaming.
 pub(crate) async fn read_body(
     shared: &Shared,
+    headers: &axum::http::HeaderMap,
     body: Body,
-    declared: Option<u64>,
 ) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let limit = shared.limits.request_body_bytes_max;
     let too_large = || {
         let message = format!("request bodies are limited to {limit} bytes");
@@ -216,12 +222,7 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Respo
     };
     let (parts, body) = request.into_parts();
     let method = method_of(&parts.method)?;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body = read_body(&shared, body, declared).await?;
+    let body = read_body(&shared, &parts.headers, body).await?;
     let path = parts.uri.path().strip_prefix("/app").unwrap_or(parts.uri.path());
     let app_request = AppRequest {
         method,
