@@ -5,10 +5,13 @@
 //! Governance is rare and its transactions small, so it runs under the node lock: no
 //! conflicts, and the Merkle root a proposal id commits to is the one of the state it read.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use coco_crypto::Aes256GcmKey;
 use coco_gov::{Expected, GovEffect, GovError, GovLimits, Governance, MsgType, SignedRequest};
 use coco_js::JsLimits;
 use coco_kv::Tx;
-use coco_types::TxId;
+use coco_types::{Seqno, TxId};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -105,14 +108,17 @@ impl Node {
         let mut tx = self.begin()?;
         let request = coco_gov::verify_request(&mut tx, body, expected(call))?;
         let (body, effects) = self.execute_call(&mut tx, call, &request)?;
-        let opens = self.carry_out(&mut tx, &effects)?;
+        let outcome = self.carry_out(&mut tx, &effects)?;
         let tx = match self.commit(tx)? {
             Commit::Ordered(tx) => Some(tx),
             Commit::ReadOnly => None,
         };
-        if opens {
+        if outcome.opens {
             self.service_open = true;
             tracing::info!("the service is open");
+        }
+        if let (Some(key), Some(tx)) = (outcome.new_secret, tx) {
+            self.rotate_ledger_secret(tx.seqno.next(), key)?;
         }
         Ok(GovReply { body, tx })
     }
@@ -144,20 +150,24 @@ impl Node {
         })
     }
 
-    /// Carries out what accepted proposals ask of the node, in the proposal's transaction;
-    /// returns whether the service opens. Ledger rekeys, recovery shares and
-    /// reconfiguration are not built yet: those are logged, not silently dropped.
-    fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<bool, GovFailure> {
-        let mut opens = false;
+    /// Carries out what accepted proposals ask of the node, in the proposal's transaction.
+    /// A rekey (asked for, or due to a membership change, W35) records the current secret
+    /// wrapped under a new one; the new one becomes current after the commit. Recovery
+    /// shares and reconfiguration are not built yet: those are logged, not dropped.
+    fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<Outcome, GovFailure> {
+        let mut outcome = Outcome { opens: false, new_secret: None };
         for effect in effects {
             match effect {
                 GovEffect::TransitionServiceToOpen { .. } => {
                     open_service(tx)?;
-                    opens = true;
+                    outcome.opens = true;
                 }
-                GovEffect::TriggerLedgerRekey
-                | GovEffect::TriggerRecoverySharesRefresh
-                | GovEffect::MembersChanged
+                GovEffect::TriggerLedgerRekey | GovEffect::MembersChanged => {
+                    if outcome.new_secret.is_none() {
+                        outcome.new_secret = Some(self.record_rekey(tx)?);
+                    }
+                }
+                GovEffect::TriggerRecoverySharesRefresh
                 | GovEffect::SetRecoveryThreshold { .. }
                 | GovEffect::TransitionNodeToTrusted { .. }
                 | GovEffect::RemoveNode { .. } => {
@@ -165,7 +175,38 @@ impl Node {
                 }
             }
         }
-        Ok(opens)
+        Ok(outcome)
+    }
+
+    /// Writes the current ledger secret wrapped under a fresh one; returns the fresh one.
+    fn record_rekey(&self, tx: &mut Tx) -> Result<Aes256GcmKey, GovFailure> {
+        let crypto = |what: &'static str| crate::error::crypto(what);
+        let next = Aes256GcmKey::generate().map_err(crypto("new ledger secret"))?;
+        let previous = self.identity.ledger_secrets.current();
+        let wrapped = coco_crypto::wrap_key(&next, previous.key.raw(), SECRET_CHAIN_AAD)
+            .map_err(crypto("wrapping the ledger secret"))?;
+        let record = serde_json::json!({
+            "version": self.last_seqno().next().0,
+            "previous_valid_from": previous.valid_from.0,
+            "encrypted_ledger_secret": BASE64.encode(wrapped),
+        });
+        let map = crate::node::signature::map(crate::tables::HISTORICAL_ENCRYPTED_LEDGER_SECRET);
+        let bytes = serde_json::to_vec(&record).expect("JSON values serialise");
+        tx.put(&map, crate::tables::SINGLETON_KEY, bytes);
+        Ok(next)
+    }
+
+    /// Makes `key` the ledger secret from `valid_from` on. It is sealed before it is used:
+    /// if sealing fails, the node keeps the old secret and the recorded one is never used.
+    fn rotate_ledger_secret(&mut self, valid_from: Seqno, key: Aes256GcmKey) -> Result<(), Error> {
+        let previous = self.identity.ledger_secrets.clone();
+        self.identity.ledger_secrets.rotate(valid_from, key);
+        if let Err(e) = self.identity.seal_secrets() {
+            self.identity.ledger_secrets = previous;
+            return Err(e);
+        }
+        tracing::info!(%valid_from, "ledger secret rotated");
+        Ok(())
     }
 
     /// Answers a governance read from a consistent snapshot.
@@ -259,6 +300,15 @@ fn members_json(tx: &mut Tx, only: Option<&str>) -> Result<Vec<Value>, GovFailur
 
 /// Most members a listing returns (the constitution bounds membership far below).
 const MEMBERS_MAX: usize = 1000;
+
+/// Authenticated data binding a wrapped ledger secret to its purpose.
+const SECRET_CHAIN_AAD: &[u8] = b"coco ledger secret chain";
+
+/// What carrying out a proposal's effects changed.
+struct Outcome {
+    opens: bool,
+    new_secret: Option<Aes256GcmKey>,
+}
 
 /// Sets `service.info`'s status to Open (CCF allows Opening → Open).
 fn open_service(tx: &mut Tx) -> Result<(), GovFailure> {

@@ -8,7 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use coco_crypto::{Aes256GcmKey, Certificate, SigningKey};
-use coco_types::NodeId;
+use coco_types::{NodeId, Seqno};
+
+use crate::secrets::{LedgerSecret, LedgerSecrets};
 
 use crate::error::{Error, Result, crypto};
 
@@ -16,7 +18,8 @@ const NODE_KEY: &str = "node_privk.pem";
 const NODE_CERT: &str = "node_cert.pem";
 const SERVICE_KEY: &str = "service_privk.pem";
 const SERVICE_CERT: &str = "service_cert.pem";
-const LEDGER_SECRET: &str = "ledger_secret.sealed";
+/// The ledger secrets, one `<valid_from seqno> <hex key>` line each, oldest first.
+const LEDGER_SECRETS: &str = "ledger_secrets.sealed";
 /// Certificates Coco issues are valid this long.
 pub const CERT_VALIDITY_DAYS: u32 = 365;
 
@@ -32,8 +35,10 @@ pub(crate) struct Identity {
     pub(crate) service_key: SigningKey,
     /// The self-signed service certificate clients trust.
     pub(crate) service_cert: Certificate,
-    /// The current ledger secret (encrypts private maps, derives commit evidence).
-    pub(crate) ledger_secret: Aes256GcmKey,
+    /// Every ledger secret (encrypt private maps, derive commit evidence), by seqno.
+    pub(crate) ledger_secrets: LedgerSecrets,
+    /// Where the identity is sealed, for rekeys.
+    pub(crate) state_dir: PathBuf,
 }
 
 impl Identity {
@@ -56,14 +61,18 @@ impl Identity {
             SigningKey::from_pkcs8_pem(&read(SERVICE_KEY)?).map_err(crypto(SERVICE_KEY))?;
         let service_cert =
             Certificate::from_pem(&read(SERVICE_CERT)?).map_err(crypto(SERVICE_CERT))?;
-        let secret_hex = read(LEDGER_SECRET)?;
-        let secret = hex::decode(secret_hex.trim()).map_err(|_| Error::Corrupt {
-            what: LEDGER_SECRET.to_owned(),
-            reason: "not hex".to_owned(),
-        })?;
-        let ledger_secret = Aes256GcmKey::new(&secret).map_err(crypto(LEDGER_SECRET))?;
+        let ledger_secrets = parse_secrets(&read(LEDGER_SECRETS)?)?;
         let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        Ok(Some(Self { node_key, node_cert, node_id, service_key, service_cert, ledger_secret }))
+        let state_dir = state_dir.to_owned();
+        Ok(Some(Self {
+            node_key,
+            node_cert,
+            node_id,
+            service_key,
+            service_cert,
+            ledger_secrets,
+            state_dir,
+        }))
     }
 
     /// Creates a fresh service and node identity and seals it to `state_dir`.
@@ -86,14 +95,24 @@ impl Identity {
         )
         .map_err(crypto("node certificate"))?;
         let ledger_secret = Aes256GcmKey::generate().map_err(crypto("ledger secret"))?;
+        let ledger_secrets = LedgerSecrets::new(vec![LedgerSecret::new(Seqno(1), ledger_secret)]);
         let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        let identity =
-            Self { node_key, node_cert, node_id, service_key, service_cert, ledger_secret };
-        identity.seal(state_dir)?;
+        let state_dir = state_dir.to_owned();
+        let identity = Self {
+            node_key,
+            node_cert,
+            node_id,
+            service_key,
+            service_cert,
+            ledger_secrets,
+            state_dir,
+        };
+        identity.seal()?;
         Ok(identity)
     }
 
-    fn seal(&self, state_dir: &Path) -> Result<()> {
+    fn seal(&self) -> Result<()> {
+        let state_dir = &self.state_dir;
         fs::create_dir_all(state_dir)
             .map_err(|source| Error::Io { path: state_dir.to_owned(), source })?;
         tracing::warn!(
@@ -105,10 +124,48 @@ impl Identity {
         write_private(&state_dir.join(NODE_KEY), &self.node_key.to_pkcs8_pem())?;
         write_private(&state_dir.join(NODE_CERT), &self.node_cert.to_pem())?;
         write_private(&state_dir.join(SERVICE_KEY), &self.service_key.to_pkcs8_pem())?;
-        write_private(&state_dir.join(LEDGER_SECRET), &hex::encode(self.ledger_secret.raw()))?;
+        self.seal_secrets()?;
         write_private(&state_dir.join(SERVICE_CERT), &self.service_cert.to_pem())?;
         Ok(())
     }
+}
+
+impl Identity {
+    /// Seals the ledger secrets (after a rekey, before any entry uses the new secret).
+    ///
+    /// # Errors
+    /// IO errors.
+    pub(crate) fn seal_secrets(&self) -> Result<()> {
+        let lines: String = self
+            .ledger_secrets
+            .iter()
+            .map(|secret| format!("{} {}\n", secret.valid_from.0, hex::encode(secret.key.raw())))
+            .collect();
+        write_private(&self.state_dir.join(LEDGER_SECRETS), &lines)
+    }
+}
+
+fn parse_secrets(text: &str) -> Result<LedgerSecrets> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        what: LEDGER_SECRETS.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut chain = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let (from, key) =
+            line.split_once(' ').ok_or_else(|| corrupt("a line is not 'seqno key'"))?;
+        let from: u64 = from.parse().map_err(|_| corrupt("seqno is not a number"))?;
+        let key = hex::decode(key.trim()).map_err(|_| corrupt("key is not hex"))?;
+        let key = Aes256GcmKey::new(&key).map_err(crypto(LEDGER_SECRETS))?;
+        if chain.last().is_some_and(|last: &LedgerSecret| last.valid_from.0 >= from) {
+            return Err(corrupt("secrets are not in seqno order"));
+        }
+        chain.push(LedgerSecret::new(Seqno(from), key));
+    }
+    if chain.first().is_none_or(|first| first.valid_from != Seqno(1)) {
+        return Err(corrupt("the first secret must start at seqno 1"));
+    }
+    Ok(LedgerSecrets::new(chain))
 }
 
 /// Writes `contents` to `path` atomically (temp file, fsync, rename), mode 0600.

@@ -19,6 +19,7 @@ mod gov;
 mod identity;
 mod node;
 mod receipt;
+mod secrets;
 pub mod tables;
 
 pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use coco_crypto::Certificate;
 use coco_kv::{Store, Tx};
-use coco_ledger::{CommitEvidenceKey, Ledger};
+use coco_ledger::Ledger;
 use coco_merkle::MerkleTree;
 use coco_types::{Digest, Limits, NodeId, Seqno, TxId, TxStatus, View};
 
@@ -48,7 +48,6 @@ pub struct Node {
     pub(crate) ledger: Ledger,
     pub(crate) tree: MerkleTree,
     pub(crate) identity: Identity,
-    pub(crate) evidence_key: CommitEvidenceKey,
     pub(crate) limits: Limits,
     /// The view this node orders new transactions in.
     pub(crate) view: View,
@@ -131,7 +130,6 @@ impl Node {
     }
 
     fn assemble(identity: Identity, ledger: Ledger, limits: Limits, now_ms: u64) -> Self {
-        let evidence_key = CommitEvidenceKey::new(identity.ledger_secret.raw());
         let service_cert_pem = identity.service_cert.to_pem();
         let node_cert_pem = identity.node_cert.to_pem();
         let mut kv = Store::new();
@@ -142,7 +140,6 @@ impl Node {
             ledger,
             tree: MerkleTree::new(),
             identity,
-            evidence_key,
             limits,
             view: FIRST_VIEW,
             view_history: Vec::new(),

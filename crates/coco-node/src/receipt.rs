@@ -126,7 +126,7 @@ impl Node {
         Ok(Located {
             signature_seqno,
             write_set_digest: write_set_digest(&raw),
-            commit_evidence: self.evidence_key.evidence(tx),
+            commit_evidence: self.identity.ledger_secrets.for_seqno(tx.seqno).evidence.evidence(tx),
             claims_digest: entry.claims_digest(),
         })
     }

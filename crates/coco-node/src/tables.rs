@@ -12,5 +12,10 @@ pub use coco_gov::tables::{
 pub const NODES_ENDORSED_CERTIFICATES: &str = "public:ccf.gov.nodes.endorsed_certificates";
 /// Service COSE Sign1 over the Merkle root (singleton, JSON string of base64).
 pub const COSE_SIGNATURES: &str = "public:ccf.internal.cose_signatures";
+/// A rekey's record of the previous ledger secret, wrapped (AES-256-GCM) under the new one
+/// (singleton JSON `{"version", "previous_valid_from", "encrypted_ledger_secret"}`): with the
+/// newest secret, every older one can be unwrapped in turn.
+pub const HISTORICAL_ENCRYPTED_LEDGER_SECRET: &str =
+    "public:ccf.internal.historical_encrypted_ledger_secret";
 /// The serialised Merkle tree at a signature (singleton).
 pub const TREE: &str = "public:ccf.internal.tree";

@@ -192,3 +192,75 @@ fn ccf_cose_sign1_signs_a_proposal_and_a_ballot_coco_accepts() {
         assert_eq!(info["proposalState"], "Accepted", "{info}");
     });
 }
+
+/// `trigger_ledger_rekey` rotates the ledger secret: private records written before and
+/// after stay readable across a restart, the ledger still verifies (Coco's and CCF's
+/// auditors), and a membership change (`set_member`) rekeys too (W35).
+#[test]
+fn a_rekey_keeps_old_and_new_private_records_readable_after_restart() {
+    let mut workspace = Workspace::new();
+    workspace.prepare(quick_limits());
+    let node = workspace.start(Launch::Sandbox);
+    let dir = workspace.sandbox();
+    let member = Member::load(&dir, "member0");
+    let rekey = json!({"actions": [{"name": "trigger_ledger_rekey", "args": {}}]});
+    let newcomer = SigningKey::generate_p384().unwrap();
+    let newcomer_cert =
+        Certificate::self_signed_identity(&newcomer, "member9", now_s(), 30).unwrap();
+    let add_member =
+        json!({"actions": [{"name": "set_member", "args": {"cert": newcomer_cert.to_pem()}}]});
+    let last = block_on(async {
+        let mut user = node.connect(&Who::User).await;
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let mut last = None;
+        for (id, proposal) in [(1, &rekey), (2, &add_member)] {
+            let msg = format!("before rekey {id}");
+            crate::harness::post_record(&mut user, "/app/log/private", id, &msg).await.unwrap();
+            let signed = member.sign("proposal", now_s() + id, None, proposal);
+            let response = post_cose(&mut conn, "/gov/members/proposals:create", signed).await;
+            assert_eq!(response.status, 200, "{}", body_text(&response));
+            let info: Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(info["proposalState"], "Accepted", "{info}");
+            let msg = format!("after rekey {id}");
+            let tx = crate::harness::post_record(&mut user, "/app/log/private", id + 10, &msg)
+                .await
+                .unwrap();
+            last = Some(tx);
+        }
+        let last = last.unwrap();
+        crate::harness::wait_committed(&mut user, last).await;
+        last
+    });
+    node.terminate();
+    assert!(node_log_mentions(&workspace, "ledger secret rotated"), "the node rotated its secret");
+    let node = workspace.start(Launch::Sandbox);
+    block_on(async {
+        let mut user = node.connect(&Who::User).await;
+        for id in [1, 2] {
+            let before = crate::harness::get_record(&mut user, "private", id).await.unwrap();
+            assert_eq!(before.as_deref(), Some(format!("before rekey {id}").as_str()));
+            let after = crate::harness::get_record(&mut user, "private", id + 10).await.unwrap();
+            assert_eq!(after.as_deref(), Some(format!("after rekey {id}").as_str()));
+        }
+        let status = user.tx_status(last).await.unwrap();
+        assert_eq!(status, coco_types::TxStatus::Committed);
+    });
+    node.terminate();
+    let verify = crate::harness::run_coco(&[
+        "ledger",
+        "verify",
+        "--quiet",
+        &workspace.ledger_dir().to_string_lossy(),
+    ]);
+    assert!(verify.status.success(), "coco ledger verify: {}", crate::harness::describe(&verify));
+    if let Some(ccf) = crate::ccf::CcfPython::from_env("rekey") {
+        let output = ccf.read_ledger(&workspace.ledger_dir(), true);
+        assert!(output.status.success(), "read_ledger.py: {}", crate::harness::describe(&output));
+    }
+}
+
+fn node_log_mentions(workspace: &Workspace, needle: &str) -> bool {
+    crate::harness::files_under(&workspace.root().join("logs"))
+        .iter()
+        .any(|log| std::fs::read_to_string(log).unwrap_or_default().contains(needle))
+}

@@ -62,10 +62,11 @@ fn replay_entry(node: &mut Node, seqno: Seqno, raw: &[u8]) -> Result<View> {
     let entry = decode_entry(raw)?;
     assert_eq!(entry.seqno(), seqno, "ledger index and entry header disagree");
     let view = entry.view();
-    let private = entry.decrypt_private(&node.identity.ledger_secret)?;
+    let secret = node.identity.ledger_secrets.for_seqno(seqno);
+    let private = entry.decrypt_private(&secret.key)?;
     let write_set = WriteSet::decode_domains(entry.public_maps(), &private)?;
     let txid = TxId { view, seqno };
-    let commit_evidence = node.evidence_key.evidence(txid);
+    let commit_evidence = secret.evidence.evidence(txid);
     let expected = coco_crypto::sha256(commit_evidence.as_bytes());
     if expected != entry.commit_evidence_digest() {
         return Err(Error::Corrupt {

@@ -69,7 +69,8 @@ impl Node {
         assert_eq!(self.tree.len(), seqno.0, "the Merkle tree is one leaf behind the kv");
         let txid = TxId { view: self.view, seqno };
         let (public_maps, private_maps) = write_set.encode_domains();
-        let commit_evidence = self.evidence_key.evidence(txid);
+        let secret = self.identity.ledger_secrets.for_seqno(seqno);
+        let commit_evidence = secret.evidence.evidence(txid);
         let claims_digest = Digest::ZERO;
         let parts = EntryParts {
             view: self.view,
@@ -80,7 +81,7 @@ impl Node {
             public_maps: &public_maps,
             private_maps: &private_maps,
         };
-        let raw = encode_entry(&parts, &self.identity.ledger_secret)?;
+        let raw = encode_entry(&parts, &secret.key)?;
         self.ledger.append(seqno, &raw, is_signature)?;
         self.tree.append(leaf_digest(&write_set_digest(&raw), &commit_evidence, &claims_digest));
         self.metrics.txs_committed_locally += 1;
