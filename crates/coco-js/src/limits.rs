@@ -41,13 +41,7 @@ impl JsLimits {
     /// # Errors
     /// The first field out of range.
     pub fn validate(&self) -> Result<(), LimitsError> {
-        let check = |name, value: u64, min, max| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(LimitsError { name, value, min, max })
-            }
-        };
+        let check = LimitsError::check;
         check("heap_bytes_max", self.heap_bytes_max, 1 << 20, 1 << 32)?;
         check("stack_bytes_max", self.stack_bytes_max, 64 << 10, 64 << 20)?;
         check("interrupt_budget", self.interrupt_budget, 1, 1 << 32)?;

@@ -47,6 +47,17 @@ pub struct LimitsError {
     pub max: u64,
 }
 
+impl LimitsError {
+    /// `Ok` if `value` lies in `[min, max]`, else the error naming the field: the one range
+    /// check every limits struct (node, JavaScript, governance) validates with.
+    ///
+    /// # Errors
+    /// The value is out of range.
+    pub fn check(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), Self> {
+        if (min..=max).contains(&value) { Ok(()) } else { Err(Self { name, value, min, max }) }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -70,13 +81,7 @@ impl Limits {
     /// # Errors
     /// The first field out of range.
     pub fn validate(&self) -> Result<(), LimitsError> {
-        let check = |name, value: u64, min, max| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(LimitsError { name, value, min, max })
-            }
-        };
+        let check = LimitsError::check;
         check("request_body_bytes_max", self.request_body_bytes_max, 1024, 1 << 30)?;
         check("write_set_bytes_max", self.write_set_bytes_max, 1024, 1 << 30)?;
         check("sessions_max", self.sessions_max, 1, 1 << 20)?;
