@@ -17,6 +17,10 @@ pub(crate) struct KeygenArgs {
     /// Curve of the key.
     #[arg(long, value_enum, default_value_t = Curve::Secp384r1)]
     curve: Curve,
+    /// Also generate an RSA encryption key pair for recovery shares
+    /// (`<name>_enc_privk.pem`, `<name>_enc_pubk.pem`), as CCF's keygenerator does.
+    #[arg(long)]
+    encryption: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +37,25 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<()> {
     }
     let (cert, key) = generate_identity(&args.dir, &args.name, args.curve == Curve::Secp256r1)?;
     println!("{}\n{}", crate::absolute(&cert).display(), crate::absolute(&key).display());
+    if args.encryption {
+        let (public, private) = generate_encryption_key(&args.dir, &args.name)?;
+        println!("{}\n{}", crate::absolute(&public).display(), crate::absolute(&private).display());
+    }
     Ok(())
+}
+
+/// Writes `<name>_enc_pubk.pem` and `<name>_enc_privk.pem` (RSA 2048, OAEP-SHA256 for
+/// recovery shares) in `dir`; refuses to overwrite.
+pub(crate) fn generate_encryption_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let public_path = dir.join(format!("{name}_enc_pubk.pem"));
+    let private_path = dir.join(format!("{name}_enc_privk.pem"));
+    if public_path.exists() || private_path.exists() {
+        bail!("{} already exists; not overwriting a key", private_path.display());
+    }
+    let key = coco_crypto::RsaPrivateKey::generate(2048).context("generating an RSA key")?;
+    coco_node::write_private(&private_path, &key.to_pem())?;
+    coco_node::write_private(&public_path, &key.public_key_pem())?;
+    Ok((public_path, private_path))
 }
 
 /// Writes `<name>_privk.pem` and `<name>_cert.pem` in `dir`; refuses to overwrite.

@@ -29,6 +29,11 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
             crate::keygen::generate_identity(&dir, name, false)?;
         }
     }
+    for name in ["member0", "member1", "member2"] {
+        if !dir.join(format!("{name}_enc_pubk.pem")).exists() {
+            crate::keygen::generate_encryption_key(&dir, name)?;
+        }
+    }
     let config_path = dir.join("node0").join("config.toml");
     let mut config = if config_path.exists() {
         NodeConfig::load(&config_path)?
@@ -63,6 +68,10 @@ fn default_config(port: u16) -> NodeConfig {
         service: ServiceConfig {
             members: (0..3).map(|i| PathBuf::from(format!("../member{i}_cert.pem"))).collect(),
             users: vec![PathBuf::from("../user0_cert.pem")],
+            member_encryption_keys: (0..3)
+                .map(|i| PathBuf::from(format!("../member{i}_enc_pubk.pem")))
+                .collect(),
+            recovery_threshold: 2,
         },
         limits: Limits::default(),
     }

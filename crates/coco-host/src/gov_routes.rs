@@ -123,6 +123,7 @@ fn gov_read<'a>(segments: &[&'a str]) -> Option<GovRead<'a>> {
         ["members", "state-digests", member] => Some(GovRead::StateDigest(member)),
         ["service", "constitution"] => Some(GovRead::Constitution),
         ["service", "info"] => Some(GovRead::ServiceInfo),
+        ["recovery", "encrypted-shares", member] => Some(GovRead::EncryptedShare(member)),
         ["service", "members"] => Some(GovRead::Members),
         ["service", "members", id] => Some(GovRead::Member(id)),
         ["service", "transactions", "commit"] => Some(GovRead::Commit),

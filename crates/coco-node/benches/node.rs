@@ -37,7 +37,12 @@ fn open(dir: &Path) -> Node {
             state_dir: dir.join("state"),
             service_cert_file: dir.join("service_cert.pem"),
         },
-        service: ServiceConfig { members: vec![member], users: vec![] },
+        service: ServiceConfig {
+            members: vec![member],
+            users: vec![],
+            member_encryption_keys: vec![],
+            recovery_threshold: 1,
+        },
         limits: Limits { pending_txs_max: 1 << 24, ..Limits::default() },
     };
     Node::open(&config, NOW_MS).unwrap()

@@ -62,6 +62,17 @@ pub struct ServiceConfig {
     /// PEM certificate files of the initial users.
     #[serde(default)]
     pub users: Vec<PathBuf>,
+    /// RSA public keys (PEM) of the members who hold recovery shares, in the order of
+    /// `members` (may be shorter: the first ones are recovery members).
+    #[serde(default)]
+    pub member_encryption_keys: Vec<PathBuf>,
+    /// How many recovery members must submit shares to recover the service.
+    #[serde(default = "one")]
+    pub recovery_threshold: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Why a configuration was refused.
@@ -89,6 +100,9 @@ pub enum ConfigError {
     /// A service needs at least one member to be governed at all.
     #[error("invalid configuration: service.members is empty")]
     NoMembers,
+    /// The recovery configuration cannot work.
+    #[error("invalid configuration: {0}")]
+    Recovery(String),
 }
 
 impl NodeConfig {
@@ -116,6 +130,15 @@ impl NodeConfig {
         if self.service.members.is_empty() {
             return Err(ConfigError::NoMembers);
         }
+        let recovery = self.service.member_encryption_keys.len() as u64;
+        if recovery > self.service.members.len() as u64 {
+            return Err(ConfigError::Recovery("more encryption keys than members".into()));
+        }
+        let threshold = self.service.recovery_threshold;
+        if threshold == 0 || (recovery > 0 && threshold > recovery) {
+            let reason = format!("recovery_threshold {threshold} with {recovery} recovery members");
+            return Err(ConfigError::Recovery(reason));
+        }
         Ok(())
     }
 
@@ -130,6 +153,7 @@ impl NodeConfig {
         resolve(&mut self.storage.service_cert_file);
         self.service.members.iter_mut().for_each(resolve);
         self.service.users.iter_mut().for_each(resolve);
+        self.service.member_encryption_keys.iter_mut().for_each(resolve);
     }
 
     /// The TOML text of this configuration.

@@ -71,6 +71,8 @@ pub enum GovRead<'a> {
     Commit,
     /// `GET /gov/service/transactions/{transactionId}`.
     Transaction(TxId),
+    /// `GET /gov/recovery/encrypted-shares/{memberId}`.
+    EncryptedShare(&'a str),
 }
 
 /// What a governance request returns: a JSON body (none for 204) and the TxId it was
@@ -155,7 +157,7 @@ impl Node {
     /// wrapped under a new one; the new one becomes current after the commit. Recovery
     /// shares and reconfiguration are not built yet: those are logged, not dropped.
     fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<Outcome, GovFailure> {
-        let mut outcome = Outcome { opens: false, new_secret: None };
+        let mut outcome = Outcome { opens: false, new_secret: None, refresh_shares: false };
         for effect in effects {
             match effect {
                 GovEffect::TransitionServiceToOpen { .. } => {
@@ -168,12 +170,25 @@ impl Node {
                     }
                 }
                 GovEffect::TriggerRecoverySharesRefresh
-                | GovEffect::SetRecoveryThreshold { .. }
-                | GovEffect::TransitionNodeToTrusted { .. }
-                | GovEffect::RemoveNode { .. } => {
+                | GovEffect::SetRecoveryThreshold { .. } => {
+                    outcome.refresh_shares = true;
+                }
+                GovEffect::TransitionNodeToTrusted { .. } | GovEffect::RemoveNode { .. } => {
                     tracing::warn!(?effect, "governance effect recorded but not carried out yet");
                 }
             }
+        }
+        // Shares always cover the secret that will be current after this transaction.
+        match &outcome.new_secret {
+            Some(next) => {
+                let valid_from = Seqno(self.last_seqno().0 + 2);
+                crate::recovery::issue_recovery_shares(tx, next, valid_from)?;
+            }
+            None if outcome.refresh_shares => {
+                let current = self.identity.ledger_secrets.current();
+                crate::recovery::issue_recovery_shares(tx, &current.key, current.valid_from)?;
+            }
+            None => {}
         }
         Ok(outcome)
     }
@@ -245,6 +260,14 @@ impl Node {
                 let committed = self.committed();
                 serde_json::json!({ "transactionId": committed.to_string(), "status": "Committed" })
             }
+            GovRead::EncryptedShare(member) => {
+                let map = crate::node::signature::map(crate::recovery::RECOVERY_SHARES);
+                let record = tx.get(&map, member.as_bytes()).ok_or_else(|| {
+                    GovFailure::NotFound(format!("no recovery share for {member}"))
+                })?;
+                let record: Value = serde_json::from_slice(record).unwrap_or(Value::Null);
+                serde_json::json!({ "encryptedShare": record["encrypted_share"] })
+            }
             GovRead::Transaction(tx_id) => serde_json::json!({
                 "transactionId": tx_id.to_string(),
                 "status": self.tx_status(tx_id),
@@ -308,6 +331,7 @@ const SECRET_CHAIN_AAD: &[u8] = b"coco ledger secret chain";
 struct Outcome {
     opens: bool,
     new_secret: Option<Aes256GcmKey>,
+    refresh_shares: bool,
 }
 
 /// Sets `service.info`'s status to Open (CCF allows Opening → Open).

@@ -19,6 +19,7 @@ mod gov;
 mod identity;
 mod node;
 mod receipt;
+mod recovery;
 mod secrets;
 pub mod tables;
 
@@ -31,3 +32,4 @@ pub use gov::{GovCall, GovFailure, GovRead, GovReply};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};
 pub use node::{Commit, Metrics, Node, NodeState, SignatureRecord};
 pub use receipt::{JsonReceipt, LeafComponents};
+pub use recovery::{RECOVERY_AAD, RECOVERY_SHARES, WRAPPED_LEDGER_SECRET};

@@ -264,3 +264,63 @@ fn node_log_mentions(workspace: &Workspace, needle: &str) -> bool {
         .iter()
         .any(|log| std::fs::read_to_string(log).unwrap_or_default().contains(needle))
 }
+
+/// The sandbox's three members each hold a recovery share (threshold 2), served encrypted to
+/// their RSA keys at `/gov/recovery/encrypted-shares/{memberId}`: any two decrypt to the
+/// same wrapping key, one alone rebuilds nothing.
+#[test]
+fn recovery_shares_are_served_encrypted_to_each_member() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let dir = workspace.sandbox();
+    let shares = block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let path = format!("/gov/recovery/encrypted-shares/{}?{API}", "0".repeat(64));
+        expect_error(&conn.get(&path).await.unwrap(), 404, "ResourceNotFound");
+        decrypted_shares(&mut conn, &dir).await
+    });
+    let key_01 = coco_crypto::combine_shares(&shares[..2]).unwrap();
+    let key_12 = coco_crypto::combine_shares(&shares[1..]).unwrap();
+    assert_eq!(key_01, key_12, "any two shares rebuild the same wrapping key");
+    assert!(coco_crypto::combine_shares(&shares[..1]).is_err(), "one share is not enough");
+
+    // A rekey (two of three members vote) re-issues the shares for the new secret.
+    let rekey = json!({"actions": [{"name": "trigger_ledger_rekey", "args": {}}]});
+    let reissued = block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let member0 = Member::load(&dir, "member0");
+        let signed = member0.sign("proposal", now_s(), None, &rekey);
+        let response = post_cose(&mut conn, "/gov/members/proposals:create", signed).await;
+        let info: Value = serde_json::from_slice(&response.body).unwrap();
+        let proposal_id = info["proposalId"].as_str().unwrap().to_owned();
+        let member1 = Member::load(&dir, "member1");
+        let ballot =
+            json!({"ballot": "export function vote (proposal, proposerId) { return true }"});
+        let signed = member1.sign("ballot", now_s(), Some(&proposal_id), &ballot);
+        let path = format!("/gov/members/proposals/{proposal_id}/ballots/{}:submit", member1.id);
+        let info: Value =
+            serde_json::from_slice(&post_cose(&mut conn, &path, signed).await.body).unwrap();
+        assert_eq!(info["proposalState"], "Accepted", "{info}");
+        decrypted_shares(&mut conn, &dir).await
+    });
+    let rekeyed = coco_crypto::combine_shares(&reissued[..2]).unwrap();
+    assert_ne!(rekeyed, key_01, "the rekey issued shares of a fresh wrapping key");
+}
+
+async fn decrypted_shares(conn: &mut Connection, dir: &std::path::Path) -> Vec<coco_crypto::Share> {
+    use base64::Engine as _;
+    let mut shares = Vec::new();
+    for index in 0..3 {
+        let member = Member::load(dir, &format!("member{index}"));
+        let path = format!("/gov/recovery/encrypted-shares/{}", member.id);
+        let record = gov_get(conn, &path).await;
+        let encrypted = base64::engine::general_purpose::STANDARD
+            .decode(record["encryptedShare"].as_str().unwrap())
+            .unwrap();
+        let key_pem = std::fs::read_to_string(dir.join(format!("member{index}_enc_privk.pem")));
+        let key = coco_crypto::RsaPrivateKey::from_pem(&key_pem.unwrap()).unwrap();
+        let share = key.decrypt_oaep_sha256(&encrypted).unwrap();
+        shares.push(coco_crypto::Share::from_bytes(&share).unwrap());
+    }
+    shares
+}

@@ -90,6 +90,8 @@ impl Workspace {
             service: ServiceConfig {
                 members: vec![PathBuf::from("../member0_cert.pem")],
                 users: vec![PathBuf::from("../user0_cert.pem")],
+                member_encryption_keys: vec![],
+                recovery_threshold: 1,
             },
             limits,
         };

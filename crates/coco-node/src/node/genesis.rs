@@ -39,18 +39,33 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
         node_id.as_bytes().to_vec(),
         node.node_cert_pem.as_bytes().to_vec(),
     );
-    for cert in &members {
+    let encryption_keys = read_pems(&config.service.member_encryption_keys)?;
+    for (index, cert) in members.iter().enumerate() {
         let id = cert.sha256_der().to_hex();
         tx.put(&map(tables::MEMBERS_CERTS), id.as_bytes(), cert.to_pem().into_bytes());
-        let info = json!({"status": "Accepted", "member_data": null});
+        let key = encryption_keys.get(index);
+        let role = if key.is_some() { "Participant" } else { "NonParticipant" };
+        let info = json!({"status": "Accepted", "member_data": null, "recovery_role": role});
         tx.put(&map(tables::MEMBERS_INFO), id.as_bytes(), to_bytes(&info));
+        if let Some(key) = key {
+            let keys = map(coco_gov::tables::MEMBERS_ENCRYPTION_PUBLIC_KEYS);
+            tx.put(&keys, id.as_bytes(), key.as_bytes().to_vec());
+        }
     }
+    let service_config = json!({"recovery_threshold": config.service.recovery_threshold});
+    tx.put(
+        &map(coco_gov::tables::SERVICE_CONFIG),
+        tables::SINGLETON_KEY,
+        to_bytes(&service_config),
+    );
     for cert in &users {
         let id = cert.sha256_der().to_hex();
         tx.put(&map(tables::USERS_CERTS), id.as_bytes(), cert.to_pem().into_bytes());
         tx.put(&map(tables::USERS_INFO), id.as_bytes(), to_bytes(&json!({"user_data": null})));
     }
     coco_gov::install_genesis(&mut tx);
+    let secret = node.identity.ledger_secrets.current().key.clone();
+    crate::recovery::issue_recovery_shares(&mut tx, &secret, Seqno(1))?;
     let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {
         unreachable!("genesis always writes");
     };
@@ -72,6 +87,21 @@ fn read_certs(paths: &[impl AsRef<Path>]) -> Result<Vec<Certificate>> {
                 .map_err(|source| Error::Io { path: path.to_owned(), source })?;
             Certificate::from_pem(&pem)
                 .map_err(|source| Error::Crypto { what: path.display().to_string(), source })
+        })
+        .collect()
+}
+
+/// Reads PEM files (RSA public keys), checking each parses.
+fn read_pems(paths: &[impl AsRef<Path>]) -> Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|path| {
+            let path = path.as_ref();
+            let pem = std::fs::read_to_string(path)
+                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+            coco_crypto::RsaPublicKey::from_pem(&pem)
+                .map_err(|source| Error::Crypto { what: path.display().to_string(), source })?;
+            Ok(pem)
         })
         .collect()
 }

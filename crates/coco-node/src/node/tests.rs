@@ -29,7 +29,12 @@ fn config(dir: &Path) -> NodeConfig {
             state_dir: dir.join("state"),
             service_cert_file: dir.join("service_cert.pem"),
         },
-        service: ServiceConfig { members: vec![member_path], users: vec![] },
+        service: ServiceConfig {
+            members: vec![member_path],
+            users: vec![],
+            member_encryption_keys: vec![],
+            recovery_threshold: 1,
+        },
         limits: Limits { sig_tx_interval: 10, ledger_chunk_bytes: 4096, ..Limits::default() },
     }
 }
@@ -238,4 +243,64 @@ fn a_damaged_ledger_is_refused_naming_file_and_offset() {
     let error = Node::open(&config, NOW_MS).map(|_| ()).unwrap_err().to_string();
     assert!(error.contains("offset"), "{error}");
     assert!(error.contains(&chunk.path().display().to_string()), "{error}");
+}
+
+#[test]
+fn genesis_issues_recovery_shares_that_rebuild_the_ledger_secret_m_of_n() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let mut rsa_keys = Vec::new();
+    for index in 0..3 {
+        let key = coco_crypto::RsaPrivateKey::generate(2048).unwrap();
+        let path = dir.path().join(format!("member{index}_enc_pubk.pem"));
+        std::fs::write(&path, key.public_key_pem()).unwrap();
+        config.service.member_encryption_keys.push(path);
+        rsa_keys.push(key);
+        if index > 0 {
+            let member = SigningKey::generate_p384().unwrap();
+            let cert = Certificate::self_signed_identity(&member, "m", NOW_MS / 1000, 30).unwrap();
+            let cert_path = dir.path().join(format!("member{index}_cert.pem"));
+            std::fs::write(&cert_path, cert.to_pem()).unwrap();
+            config.service.members.push(cert_path);
+        }
+    }
+    config.service.recovery_threshold = 2;
+    let node = Node::open(&config, NOW_MS).unwrap();
+    let mut tx = node.begin_read();
+    let members: Vec<String> = config
+        .service
+        .members
+        .iter()
+        .map(|path| {
+            let cert = Certificate::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
+            cert.sha256_der().to_hex()
+        })
+        .collect();
+    let shares: Vec<coco_crypto::Share> = members
+        .iter()
+        .zip(&rsa_keys)
+        .map(|(id, key)| {
+            let record = tx.get(&MapName::new(crate::RECOVERY_SHARES).unwrap(), id.as_bytes());
+            let record: serde_json::Value = serde_json::from_slice(record.unwrap()).unwrap();
+            let encrypted = base64::engine::general_purpose::STANDARD
+                .decode(record["encrypted_share"].as_str().unwrap())
+                .unwrap();
+            coco_crypto::Share::from_bytes(&key.decrypt_oaep_sha256(&encrypted).unwrap()).unwrap()
+        })
+        .collect();
+    let wrapped = tx.get(&MapName::new(crate::WRAPPED_LEDGER_SECRET).unwrap(), &[0; 8]).unwrap();
+    let wrapped: serde_json::Value = serde_json::from_slice(wrapped).unwrap();
+    let wrapped = base64::engine::general_purpose::STANDARD
+        .decode(wrapped["wrapped_secret"].as_str().unwrap())
+        .unwrap();
+    let secret = node.identity.ledger_secrets.current().key.raw();
+    for pair in [[0, 1], [1, 2], [0, 2]] {
+        let chosen = [shares[pair[0]].clone(), shares[pair[1]].clone()];
+        let wrapping = coco_crypto::combine_shares(&chosen).unwrap();
+        let wrapping = coco_crypto::Aes256GcmKey::new(&wrapping).unwrap();
+        let recovered = coco_crypto::unwrap_key(&wrapping, &wrapped, crate::RECOVERY_AAD).unwrap();
+        assert_eq!(&recovered, secret, "shares {pair:?} rebuild the ledger secret");
+    }
+    assert!(coco_crypto::combine_shares(&shares[..1]).is_err(), "one share is not enough");
 }
