@@ -170,8 +170,10 @@ async fn app_cose_receipt(State(shared): AppState, request: Request) -> Result<R
     Ok(response)
 }
 
-/// Reads a request body up to `request_body_bytes_max`: a declared `content-length` over
-/// the bound is refused before reading, and a body that grows past it while streaming.
+/// Reads a request body up to `request_body_bytes_max`. A body a little over the bound is
+/// still read (up to twice the bound) before it is refused, so an HTTP/1.1 client that is
+/// still sending gets its 413 instead of a reset connection; a larger declared length is
+/// refused before reading. Memory stays bounded either way.
 pub(crate) async fn read_body(
     shared: &Shared,
     headers: &axum::http::HeaderMap,
@@ -186,11 +188,16 @@ pub(crate) async fn read_body(
         let message = format!("request bodies are limited to {limit} bytes");
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", message)
     };
-    if declared.is_some_and(|length| length > limit) {
+    let drain_max = limit.saturating_mul(2);
+    if declared.is_some_and(|length| length > drain_max) {
         return Err(too_large());
     }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    let drain_max = usize::try_from(drain_max).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(body, drain_max).await.map_err(|_| too_large())?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 fn method_of(method: &axum::http::Method) -> Result<Method, ApiError> {
