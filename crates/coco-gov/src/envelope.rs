@@ -95,6 +95,28 @@ pub struct SignedRequest {
     pub envelope: Vec<u8>,
 }
 
+impl SignedRequest {
+    /// Checks the request is signed by the member its URL names.
+    pub(crate) fn check_signer(&self, member_id: &str) -> Result<()> {
+        let signer = self.member_id.to_hex();
+        if signer == member_id {
+            Ok(())
+        } else {
+            Err(GovError::MemberIdMismatch { signer, url: member_id.chars().take(64).collect() })
+        }
+    }
+
+    /// The string field `field` of the JSON payload; `shape` shows the expected body.
+    pub(crate) fn payload_str(&self, what: &str, field: &str, shape: &str) -> Result<String> {
+        let body: Value = serde_json::from_slice(&self.payload)
+            .map_err(|e| GovError::invalid(format!("{what} is not JSON: {e}")))?;
+        body.get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| GovError::invalid(format!("{what} must be {shape}")))
+    }
+}
+
 /// Verifies a signed request `body` for an endpoint and records it in
 /// `public:ccf.gov.history`. For proposals, also checks the replay window (the proposal is
 /// entered into it by [`crate::Governance::propose`]).

@@ -11,15 +11,6 @@ use crate::envelope::{SignedRequest, member_status};
 use crate::error::{GovError, Result};
 use crate::tables::{self, map};
 
-fn check_signer(request: &SignedRequest, member_id: &str) -> Result<()> {
-    let signer = request.member_id.to_hex();
-    if signer == member_id {
-        Ok(())
-    } else {
-        Err(GovError::MemberIdMismatch { signer, url: member_id.chars().take(64).collect() })
-    }
-}
-
 fn response(member_id: &str, digest: &str) -> Value {
     json!({"memberId": member_id, "stateDigest": digest})
 }
@@ -39,7 +30,7 @@ pub fn update_state_digest(
     member_id: &str,
     merkle_root: Digest,
 ) -> Result<Value> {
-    check_signer(request, member_id)?;
+    request.check_signer(member_id)?;
     let digest = merkle_root.to_hex();
     let record = serde_json::to_vec(&json!({"state_digest": digest})).expect("JSON object");
     tx.put(&map(tables::MEMBERS_ACKS), member_id.as_bytes(), record);
@@ -82,13 +73,8 @@ fn issued_digest(tx: &mut Tx, member_id: &str) -> Result<String> {
 /// # Panics
 /// Never: the updated record is a JSON object.
 pub fn ack(tx: &mut Tx, request: &SignedRequest, member_id: &str) -> Result<Vec<GovEffect>> {
-    check_signer(request, member_id)?;
-    let body: Value = serde_json::from_slice(&request.payload)
-        .map_err(|e| GovError::invalid(format!("ack is not JSON: {e}")))?;
-    let submitted = body
-        .get("stateDigest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GovError::invalid(r#"an ack is {"stateDigest": "<hex>"}"#))?;
+    request.check_signer(member_id)?;
+    let submitted = request.payload_str("an ack", "stateDigest", r#"{"stateDigest": "<hex>"}"#)?;
     if issued_digest(tx, member_id)? != submitted {
         return Err(GovError::StateDigestMismatch { member_id: member_id.to_owned() });
     }

@@ -243,13 +243,9 @@ impl Governance {
         proposal_id: &str,
         member_id: &str,
     ) -> Result<(ProposalInfo, Vec<GovEffect>)> {
-        check_signer(request, member_id)?;
-        let body: Value = serde_json::from_slice(&request.payload)
-            .map_err(|e| GovError::invalid(format!("ballot is not JSON: {e}")))?;
-        let script = body
-            .get("ballot")
-            .and_then(Value::as_str)
-            .ok_or_else(|| GovError::invalid(r#"a ballot is {"ballot": "<JavaScript>"}"#))?;
+        request.check_signer(member_id)?;
+        let script = request.payload_str("a ballot", "ballot", r#"{"ballot": "<JavaScript>"}"#)?;
+        let script = script.as_str();
         let size = u64::try_from(script.len()).unwrap_or(u64::MAX);
         if size > self.limits.ballot_bytes_max {
             return Err(GovError::LimitExceeded {
@@ -420,15 +416,6 @@ impl Governance {
         }
         info.vote_failures = (!failures.is_empty()).then_some(failures);
         votes
-    }
-}
-
-fn check_signer(request: &SignedRequest, member_id: &str) -> Result<()> {
-    let signer = request.member_id.to_hex();
-    if signer == member_id {
-        Ok(())
-    } else {
-        Err(GovError::MemberIdMismatch { signer, url: member_id.chars().take(64).collect() })
     }
 }
 

@@ -79,29 +79,26 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
 }
 
 fn read_certs(paths: &[impl AsRef<Path>]) -> Result<Vec<Certificate>> {
-    paths
-        .iter()
-        .map(|path| {
-            let path = path.as_ref();
-            let pem = std::fs::read_to_string(path)
-                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
-            Certificate::from_pem(&pem)
-                .map_err(|source| Error::Crypto { what: path.display().to_string(), source })
-        })
-        .collect()
+    read_pem_files(paths, Certificate::from_pem)
 }
 
-/// Reads PEM files (RSA public keys), checking each parses.
+/// Reads RSA public key PEM files, checking each parses, and keeps their text.
 fn read_pems(paths: &[impl AsRef<Path>]) -> Result<Vec<String>> {
+    read_pem_files(paths, |pem| coco_crypto::RsaPublicKey::from_pem(pem).map(|_| pem.to_owned()))
+}
+
+/// Reads each PEM file and parses it with `parse`; errors name the file.
+fn read_pem_files<T>(
+    paths: &[impl AsRef<Path>],
+    parse: impl Fn(&str) -> coco_crypto::Result<T>,
+) -> Result<Vec<T>> {
     paths
         .iter()
         .map(|path| {
             let path = path.as_ref();
             let pem = std::fs::read_to_string(path)
                 .map_err(|source| Error::Io { path: path.to_owned(), source })?;
-            coco_crypto::RsaPublicKey::from_pem(&pem)
-                .map_err(|source| Error::Crypto { what: path.display().to_string(), source })?;
-            Ok(pem)
+            parse(&pem).map_err(|source| Error::Crypto { what: path.display().to_string(), source })
         })
         .collect()
 }
