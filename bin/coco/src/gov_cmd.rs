@@ -78,6 +78,21 @@ enum GovCommand {
     },
     /// Show the constitution.
     Constitution,
+    /// Disaster recovery, as a recovery member.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+}
+
+/// The `coco gov recovery` subcommands.
+#[derive(clap::Subcommand)]
+enum RecoveryCommand {
+    /// Fetch this member's encrypted recovery share from a recovering service, decrypt it
+    /// locally with the member's encryption key and submit it.
+    SubmitShare {
+        /// The member's RSA private key (PEM), instead of `<dir>/<member>_enc_privk.pem`.
+        #[arg(long)]
+        encryption_key: Option<PathBuf>,
+    },
 }
 
 pub(crate) fn run(args: &GovArgs) -> Result<()> {
@@ -105,6 +120,15 @@ pub(crate) fn run(args: &GovArgs) -> Result<()> {
         GovCommand::Show { id } => Request::Show(id.clone()),
         GovCommand::Actions { id } => Request::Actions(id.clone()),
         GovCommand::Constitution => Request::Constitution,
+        GovCommand::Recovery(RecoveryCommand::SubmitShare { encryption_key }) => {
+            let member = &args.member;
+            let path = encryption_key
+                .clone()
+                .unwrap_or_else(|| args.dir.join(format!("{member}_enc_privk.pem")));
+            let key = coco_crypto::RsaPrivateKey::from_pem(&read_file(&path)?)
+                .with_context(|| format!("loading the encryption key {}", path.display()))?;
+            Request::Signed(Box::new(load_signer(args)?), Signed::SubmitShare(Box::new(key)))
+        }
     };
     coco_host::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -128,6 +152,7 @@ enum Signed {
     Ballot(String, String),
     Withdraw(String),
     Ack,
+    SubmitShare(Box<coco_crypto::RsaPrivateKey>),
 }
 
 async fn execute(args: &GovArgs, request: Request) -> Result<Value> {
@@ -144,6 +169,7 @@ async fn execute(args: &GovArgs, request: Request) -> Result<Value> {
                 Signed::Ballot(id, script) => gov.ballot(&id, &script).await?,
                 Signed::Withdraw(id) => gov.withdraw(&id).await?,
                 Signed::Ack => ack(&mut gov).await?,
+                Signed::SubmitShare(key) => gov.submit_recovery_share(&key).await?,
             }
         }
     })

@@ -1,8 +1,9 @@
 //! `coco node …`: run a node from its configuration file.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use coco_node::NodeConfig;
 use coco_node::apps::logging::LoggingApp;
 
@@ -16,18 +17,87 @@ pub(crate) enum NodeCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Start a new service from a copy of a lost service's ledger (disaster recovery).
+    /// The public state is replayed at once; members then open the service
+    /// (`transition_service_to_open` with the previous and the new service identity) and
+    /// submit their recovery shares (`coco gov recovery submit-share`), which decrypts the
+    /// private state.
+    Recover {
+        /// The new node's TOML configuration; its state directory must be empty.
+        #[arg(long)]
+        config: PathBuf,
+        /// The old ledger directory: its chunk files are copied into the configured
+        /// ledger directory (which must then be empty) and left untouched. Without it,
+        /// the configured ledger directory must already hold the old ledger.
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+    },
+}
+
+/// How a node starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Startup {
+    /// Create the service on empty directories, or restart on existing ones.
+    Start,
+    /// Recover a service from an old ledger.
+    Recover,
 }
 
 pub(crate) fn run(command: NodeCommand) -> Result<()> {
     match command {
         NodeCommand::Start { config } => {
             let config = NodeConfig::load(&config)?;
-            serve(&config, async |addr| {
+            serve(&config, Startup::Start, async |addr| {
                 println!("node listening on https://{addr}");
                 Ok(())
             })
         }
+        NodeCommand::Recover { config, ledger } => {
+            let config = NodeConfig::load(&config)?;
+            if let Some(old) = ledger {
+                copy_ledger(&old, &config.storage.ledger_dir)?;
+            }
+            serve(&config, Startup::Recover, async |addr| {
+                println!("recovering node listening on https://{addr}");
+                println!(
+                    "service certificate: {} (members: propose transition_service_to_open \
+                     with previous_service_identity and next_service_identity from \
+                     GET /gov/service/info, then submit shares)",
+                    config.storage.service_cert_file.display()
+                );
+                Ok(())
+            })
+        }
     }
+}
+
+/// Copies the ledger chunk files of `from` into `to`, which must be empty or absent.
+fn copy_ledger(from: &Path, to: &Path) -> Result<()> {
+    let is_chunk = |name: &str| name.starts_with("ledger_") && !name.ends_with(".tmp");
+    if to.exists()
+        && fs::read_dir(to).with_context(|| format!("listing {}", to.display()))?.next().is_some()
+    {
+        bail!(
+            "{} is not empty: give an empty ledger directory to copy the old ledger into",
+            to.display()
+        );
+    }
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut copied = 0;
+    for item in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let item = item.with_context(|| format!("reading {}", from.display()))?;
+        let name = item.file_name();
+        if name.to_str().is_some_and(is_chunk) && item.file_type()?.is_file() {
+            fs::copy(item.path(), to.join(&name))
+                .with_context(|| format!("copying {}", item.path().display()))?;
+            copied += 1;
+        }
+    }
+    if copied == 0 {
+        bail!("{} holds no ledger chunk (ledger_*)", from.display());
+    }
+    println!("copied {copied} ledger chunks from {} to {}", from.display(), to.display());
+    Ok(())
 }
 
 /// Runs a node until SIGTERM or Ctrl-C, then stops cleanly (final signature, flush).
@@ -35,6 +105,7 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
 /// fails, the node stops and the error is returned.
 pub(crate) fn serve(
     config: &NodeConfig,
+    startup: Startup,
     on_ready: impl AsyncFnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
     coco_host::install_crypto_provider();
@@ -43,7 +114,11 @@ pub(crate) fn serve(
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut node = coco_host::start(config, Box::new(LoggingApp::default())).await?;
+        let app = Box::new(LoggingApp::default());
+        let mut node = match startup {
+            Startup::Start => coco_host::start(config, app).await?,
+            Startup::Recover => coco_host::recover(config, app).await?,
+        };
         if let Err(e) = on_ready(node.local_addr()).await {
             node.shutdown().await?;
             return Err(e);

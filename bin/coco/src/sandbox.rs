@@ -47,7 +47,7 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
     config.network.listen_address.set_port(args.port);
     let members = config.service.members.clone();
     let service_cert = config.storage.service_cert_file.clone();
-    crate::node_cmd::serve(&config, async |addr: SocketAddr| {
+    crate::node_cmd::serve(&config, crate::node_cmd::Startup::Start, async |addr: SocketAddr| {
         open::open_service(&members, &service_cert, addr).await?;
         print_banner(&dir, addr, members.len());
         Ok(())

@@ -12,12 +12,18 @@
 //!   withdraw(id)     ──► POST /gov/members/proposals/{id}:withdraw    ("withdrawal")
 //!   ack()            ──► POST /gov/members/state-digests/{member}:update ("state_digest")
 //!                    ──► POST /gov/members/state-digests/{member}:ack    ("ack")
+//!   submit_recovery_share(key)
+//!                    ──► GET  /gov/recovery/encrypted-shares/{member}
+//!                        (decrypted here with the member's RSA key, never sent)
+//!                    ──► POST /gov/recovery/members/{member}:recover ("recovery_share")
 //! ```
 //!
 //! Error answers become [`Error::Status`] with the node's `error.code` and `message`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use coco_crypto::{Certificate, SigningKey, sign_gov_envelope};
+use coco_crypto::{Certificate, RsaPrivateKey, SigningKey, sign_gov_envelope};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -43,6 +49,8 @@ pub enum GovMessage {
     StateDigest,
     /// Acknowledging the state digest (an Accepted member becomes Active).
     Ack,
+    /// Submitting a decrypted recovery share.
+    RecoveryShare,
 }
 
 impl GovMessage {
@@ -55,6 +63,7 @@ impl GovMessage {
             Self::Withdrawal => "withdrawal",
             Self::StateDigest => "state_digest",
             Self::Ack => "ack",
+            Self::RecoveryShare => "recovery_share",
         }
     }
 }
@@ -296,6 +305,32 @@ impl GovClient {
         let body = json!({ "stateDigest": state_digest });
         self.post_signed(&path, GovMessage::Ack, None, &body).await?;
         Ok(())
+    }
+
+    /// Fetches this member's recovery share, decrypts it with the member's encryption key
+    /// (which never leaves this process) and submits it; returns the node's answer
+    /// (`message`, `submittedCount`, `recoveryThreshold`).
+    ///
+    /// # Errors
+    /// As [`Self::post_signed`] (`ServiceNotWaitingForRecoveryShares` before members
+    /// accepted the recovery, `RecoveryFailed` when the shares do not rebuild the secret);
+    /// [`Error::UnexpectedBody`] if the share is missing or does not decrypt with `key`.
+    pub async fn submit_recovery_share(&mut self, key: &RsaPrivateKey) -> Result<Value> {
+        let member = path_segment(self.signer.member_id());
+        let path = format!("/gov/recovery/encrypted-shares/{member}");
+        let answer = gov_get(&mut self.conn, &path).await?;
+        let unexpected = |reason: String| Error::UnexpectedBody { path: path.clone(), reason };
+        let encrypted = answer["encryptedShare"]
+            .as_str()
+            .and_then(|text| BASE64.decode(text).ok())
+            .ok_or_else(|| unexpected(format!("no base64 encryptedShare in {answer}")))?;
+        let share = key
+            .decrypt_oaep_sha256(&encrypted)
+            .map_err(|e| unexpected(format!("the share does not decrypt with this key: {e}")))?;
+        let path = format!("/gov/recovery/members/{member}:recover");
+        let body = json!({ "share": BASE64.encode(share) });
+        let response = self.post_signed(&path, GovMessage::RecoveryShare, None, &body).await?;
+        json_or_null(&response, &path)
     }
 
     /// Every proposal (`{"value": [...]}`).

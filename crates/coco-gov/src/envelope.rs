@@ -107,7 +107,10 @@ impl SignedRequest {
     }
 
     /// The string field `field` of the JSON payload; `shape` shows the expected body.
-    pub(crate) fn payload_str(&self, what: &str, field: &str, shape: &str) -> Result<String> {
+    ///
+    /// # Errors
+    /// [`GovError::InvalidInput`] when the payload is not JSON or lacks the string field.
+    pub fn payload_str(&self, what: &str, field: &str, shape: &str) -> Result<String> {
         let body: Value = serde_json::from_slice(&self.payload)
             .map_err(|e| GovError::invalid(format!("{what} is not JSON: {e}")))?;
         body.get(field)

@@ -65,6 +65,9 @@ impl ApiError {
                 "TransactionNotFound",
                 format!("seqno {seqno} is not in the ledger"),
             ),
+            E::Recovery(reason) => {
+                Self::new(StatusCode::BAD_REQUEST, "RecoveryFailed", reason.clone())
+            }
             E::Io { .. }
             | E::Crypto { .. }
             | E::Corrupt { .. }

@@ -110,6 +110,9 @@ fn gov_call<'a>(segments: &[&'a str]) -> Option<GovCall<'a>> {
                 action(member, "ack").map(|member_id| GovCall::Ack { member_id })
             }
         }
+        ["recovery", "members", member] => {
+            action(member, "recover").map(|member_id| GovCall::RecoveryShare { member_id })
+        }
         _ => None,
     }
 }
@@ -141,6 +144,10 @@ fn gov_error(error: &GovFailure) -> ApiError {
         GovFailure::Node(e) => ApiError::from_node(e),
         GovFailure::NotFound(message) => {
             ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", message.clone())
+        }
+        GovFailure::Refused { status, code, message } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::new(status, code, message.clone())
         }
     }
 }

@@ -15,5 +15,5 @@ mod tls;
 
 pub use error::{Error, Result};
 pub use routes::TX_ID_HEADER;
-pub use server::{RunningNode, start};
+pub use server::{RunningNode, recover, start};
 pub use tls::{install_crypto_provider, server_config};

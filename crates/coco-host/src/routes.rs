@@ -75,7 +75,7 @@ async fn node_network(State(shared): AppState) -> Response {
     let node = shared.node();
     json_ok(&json!({
         "service_certificate": node.service_cert_pem(),
-        "service_status": node.service_status(),
+        "service_status": node.service_status().as_str(),
         "current_view": node.view().0,
         "primary_id": node.node_id(),
         "recovery_count": 0,

@@ -77,8 +77,25 @@ pub(crate) fn now_ms() -> u64 {
 /// The node cannot open its state, the TLS configuration is unusable, or the address
 /// cannot be bound.
 pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode> {
+    serve(config, app, Node::open).await
+}
+
+/// Starts a new service from the old ledger in the configured ledger directory (disaster
+/// recovery), and serves it: members then open it and submit their recovery shares.
+///
+/// # Errors
+/// As [`start`], and when the state directory already holds a node.
+pub async fn recover(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode> {
+    serve(config, app, Node::recover).await
+}
+
+async fn serve(
+    config: &NodeConfig,
+    app: Box<dyn App>,
+    open: fn(&NodeConfig, u64) -> coco_node::Result<Node>,
+) -> Result<RunningNode> {
     let config_copy = config.clone();
-    let node = tokio::task::spawn_blocking(move || Node::open(&config_copy, now_ms()))
+    let node = tokio::task::spawn_blocking(move || open(&config_copy, now_ms()))
         .await
         .map_err(|e| Error::Task(format!("node start-up: {e}")))??;
     let cert_file = &config.storage.service_cert_file;

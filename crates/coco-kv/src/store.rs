@@ -222,6 +222,17 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the whole contents with `other`'s (the node does this when recovery
+    /// decrypts the private state of an old ledger and rebuilds the store from it).
+    /// Transactions begun on the old contents conflict, as after a rollback.
+    pub fn replace(&mut self, other: Self) {
+        let epoch = self.epoch.max(other.epoch) + 1;
+        let history_max = self.history_max;
+        *self = other;
+        self.epoch = epoch;
+        self.history_max = history_max.max(self.undo.len());
+    }
+
     /// Drops the undo records at and below `committed` (oldest first, O(records
     /// dropped)): the node calls this as the committed point advances, after which
     /// rolling back below `committed` is an error. Compacting to a seqno at or below the

@@ -17,6 +17,18 @@ pub fn leaf_digest(
     claims_digest: &Digest,
 ) -> Digest {
     let commit_evidence_digest = sha256(commit_evidence.as_bytes());
+    leaf_digest_of(write_set_digest, &commit_evidence_digest, claims_digest)
+}
+
+/// [`leaf_digest`] from the commit evidence's digest, which every ledger entry carries in
+/// its header: what an auditor, or a node recovering a ledger whose secrets it does not
+/// hold yet, can compute.
+#[must_use]
+pub fn leaf_digest_of(
+    write_set_digest: &Digest,
+    commit_evidence_digest: &Digest,
+    claims_digest: &Digest,
+) -> Digest {
     let mut buffer = [0_u8; 96];
     buffer[..32].copy_from_slice(write_set_digest.as_bytes());
     buffer[32..64].copy_from_slice(commit_evidence_digest.as_bytes());

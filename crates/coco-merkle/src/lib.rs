@@ -57,7 +57,7 @@ mod error;
 mod proof;
 mod tree;
 
-pub use digests::{interior_digest, leaf_digest};
+pub use digests::{interior_digest, leaf_digest, leaf_digest_of};
 pub use error::{Error, Result};
 pub use proof::{Proof, ProofStep};
 pub use tree::{LEAVES_MAX, MerkleTree};

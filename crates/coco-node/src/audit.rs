@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use coco_crypto::{Certificate, Sha256};
+use coco_crypto::Certificate;
 use coco_kv::WriteSet;
 use coco_ledger::{ChunkState, LedgerFiles, decode_entry, write_set_digest};
 use coco_merkle::MerkleTree;
@@ -133,11 +133,9 @@ impl Auditor {
         let write_set = WriteSet::decode_domain(entry.public_maps()).map_err(|e| e.to_string())?;
         self.learn(&write_set)?;
         let is_signature = self.check_signature(&write_set, txid)?;
-        let mut leaf = Sha256::new();
-        leaf.update(write_set_digest(raw).as_bytes());
-        leaf.update(entry.commit_evidence_digest().as_bytes());
-        leaf.update(entry.claims_digest().as_bytes());
-        self.tree.append(leaf.finish());
+        let digests =
+            (write_set_digest(raw), entry.commit_evidence_digest(), entry.claims_digest());
+        self.tree.append(coco_merkle::leaf_digest_of(&digests.0, &digests.1, &digests.2));
         self.last_seqno = seqno;
         self.report.transactions += 1;
         self.report.unsigned_tail = if is_signature { 0 } else { self.report.unsigned_tail + 1 };

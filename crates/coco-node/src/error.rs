@@ -74,6 +74,9 @@ pub enum Error {
     /// The ledger does not hold this seqno.
     #[error("seqno {0} is not in the ledger")]
     UnknownSeqno(Seqno),
+    /// A recovery cannot start, or its shares do not rebuild the old ledger secrets.
+    #[error("recovery: {0}")]
+    Recovery(String),
 }
 
 /// The node's result type.

@@ -15,7 +15,8 @@ use coco_types::{Seqno, TxId};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::node::{Commit, Node};
+use crate::node::{Commit, Node, ServiceStatus};
+use crate::secrets::LedgerSecret;
 
 /// A signed governance request, as routed from its URL.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +42,11 @@ pub enum GovCall<'a> {
     },
     /// `POST /gov/members/state-digests/{memberId}:ack`.
     Ack {
+        /// From the URL.
+        member_id: &'a str,
+    },
+    /// `POST /gov/recovery/members/{memberId}:recover`.
+    RecoveryShare {
         /// From the URL.
         member_id: &'a str,
     },
@@ -98,6 +104,16 @@ pub enum GovFailure {
     /// What the read asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The node refused the request in its current state (CCF's status and code).
+    #[error("{message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// CCF's error code.
+        code: &'static str,
+        /// What to do about it.
+        message: String,
+    },
 }
 
 impl Node {
@@ -109,15 +125,18 @@ impl Node {
     pub fn governance(&mut self, call: GovCall<'_>, body: &[u8]) -> Result<GovReply, GovFailure> {
         let mut tx = self.begin()?;
         let request = coco_gov::verify_request(&mut tx, body, expected(call))?;
+        if let GovCall::RecoveryShare { member_id } = call {
+            return self.submit_recovery_share(tx, &request, member_id);
+        }
         let (body, effects) = self.execute_call(&mut tx, call, &request)?;
         let outcome = self.carry_out(&mut tx, &effects)?;
         let tx = match self.commit(tx)? {
             Commit::Ordered(tx) => Some(tx),
             Commit::ReadOnly => None,
         };
-        if outcome.opens {
-            self.service_open = true;
-            tracing::info!("the service is open");
+        if let Some(status) = outcome.new_status {
+            self.service_status = status;
+            tracing::info!(status = status.as_str(), "service status changed");
         }
         if let (Some(key), Some(tx)) = (outcome.new_secret, tx) {
             self.rotate_ledger_secret(tx.seqno.next(), key)?;
@@ -149,29 +168,43 @@ impl Node {
                 (Some(coco_gov::update_state_digest(tx, request, member_id, root)?), vec![])
             }
             GovCall::Ack { member_id } => (None, coco_gov::ack(tx, request, member_id)?),
+            GovCall::RecoveryShare { .. } => unreachable!("recovery shares are routed apart"),
         })
     }
 
     /// Carries out what accepted proposals ask of the node, in the proposal's transaction.
     /// A rekey (asked for, or due to a membership change, W35) records the current secret
-    /// wrapped under a new one; the new one becomes current after the commit. Recovery
-    /// shares and reconfiguration are not built yet: those are logged, not dropped.
+    /// wrapped under a new one; the new one becomes current after the commit. While a
+    /// recovery is under way, rekeys and share refreshes wait: the end of the recovery
+    /// does both, and until then the shares in the ledger must stay the old service's.
+    /// Reconfiguration is not built yet: it is logged, not dropped.
     fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<Outcome, GovFailure> {
-        let mut outcome = Outcome { opens: false, new_secret: None, refresh_shares: false };
+        let mut outcome = Outcome { new_status: None, new_secret: None, refresh_shares: false };
+        let recovering = matches!(
+            self.service_status,
+            ServiceStatus::Recovering | ServiceStatus::WaitingForRecoveryShares
+        );
         for effect in effects {
             match effect {
-                GovEffect::TransitionServiceToOpen { .. } => {
-                    open_service(tx)?;
-                    outcome.opens = true;
+                GovEffect::TransitionServiceToOpen {
+                    previous_service_identity,
+                    next_service_identity,
+                } => {
+                    let identities =
+                        (previous_service_identity.as_deref(), next_service_identity.as_deref());
+                    outcome.new_status = self.transition_to_open(tx, identities)?;
+                }
+                GovEffect::TriggerLedgerRekey | GovEffect::MembersChanged if recovering => {
+                    tracing::info!(?effect, "deferred to the end of the recovery");
                 }
                 GovEffect::TriggerLedgerRekey | GovEffect::MembersChanged => {
                     if outcome.new_secret.is_none() {
-                        outcome.new_secret = Some(self.record_rekey(tx)?);
+                        outcome.new_secret = Some(self.record_rekey(tx, None)?);
                     }
                 }
                 GovEffect::TriggerRecoverySharesRefresh
                 | GovEffect::SetRecoveryThreshold { .. } => {
-                    outcome.refresh_shares = true;
+                    outcome.refresh_shares = !recovering;
                 }
                 GovEffect::TransitionNodeToTrusted { .. } | GovEffect::RemoveNode { .. } => {
                     tracing::warn!(?effect, "governance effect recorded but not carried out yet");
@@ -193,18 +226,69 @@ impl Node {
         Ok(outcome)
     }
 
+    /// `transition_service_to_open`: Opening → Open; after a recovery, Recovering →
+    /// `WaitingForRecoveryShares` once the proposal names both service identities right.
+    fn transition_to_open(
+        &self,
+        tx: &mut Tx,
+        (previous, next): (Option<&str>, Option<&str>),
+    ) -> Result<Option<ServiceStatus>, GovFailure> {
+        let next_status = match self.service_status {
+            ServiceStatus::Opening => ServiceStatus::Open,
+            ServiceStatus::Recovering => {
+                let info = read_service_info(tx)?;
+                let same = |pem: Option<&str>, expected: &Value| {
+                    pem.map(str::trim) == expected.as_str().map(str::trim)
+                };
+                if !same(next, &info["cert"]) || !same(previous, &info["previous_service_identity"])
+                {
+                    return Err(GovFailure::Refused {
+                        status: 400,
+                        code: "InvalidServiceIdentity",
+                        message: "a recovered service opens only when the proposal names its \
+                                  previous_service_identity and next_service_identity (PEM) \
+                                  as GET /gov/service/info reports them"
+                            .to_owned(),
+                    });
+                }
+                ServiceStatus::WaitingForRecoveryShares
+            }
+            ServiceStatus::Open | ServiceStatus::WaitingForRecoveryShares => {
+                tracing::info!(status = self.service_status.as_str(), "already opening: no-op");
+                return Ok(None);
+            }
+        };
+        write_service_status(tx, next_status)?;
+        Ok(Some(next_status))
+    }
+
     /// Writes the current ledger secret wrapped under a fresh one; returns the fresh one.
-    fn record_rekey(&self, tx: &mut Tx) -> Result<Aes256GcmKey, GovFailure> {
+    /// At the end of a recovery, `previous_service` is the old service's last secret: it is
+    /// wrapped under the fresh one too, so the chain runs from the newest secret back
+    /// across the recovery to the first.
+    pub(crate) fn record_rekey(
+        &self,
+        tx: &mut Tx,
+        previous_service: Option<&LedgerSecret>,
+    ) -> Result<Aes256GcmKey, GovFailure> {
         let crypto = |what: &'static str| crate::error::crypto(what);
         let next = Aes256GcmKey::generate().map_err(crypto("new ledger secret"))?;
         let previous = self.identity.ledger_secrets.current();
         let wrapped = coco_crypto::wrap_key(&next, previous.key.raw(), SECRET_CHAIN_AAD)
             .map_err(crypto("wrapping the ledger secret"))?;
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "version": self.last_seqno().next().0,
             "previous_valid_from": previous.valid_from.0,
             "encrypted_ledger_secret": BASE64.encode(wrapped),
         });
+        if let Some(old) = previous_service {
+            let wrapped = coco_crypto::wrap_key(&next, old.key.raw(), SECRET_CHAIN_AAD)
+                .map_err(crypto("wrapping the previous service's ledger secret"))?;
+            record["previous_service"] = serde_json::json!({
+                "valid_from": old.valid_from.0,
+                "encrypted_ledger_secret": BASE64.encode(wrapped),
+            });
+        }
         let map = crate::node::signature::map(crate::tables::HISTORICAL_ENCRYPTED_LEDGER_SECRET);
         let bytes = serde_json::to_vec(&record).expect("JSON values serialise");
         tx.put(&map, crate::tables::SINGLETON_KEY, bytes);
@@ -213,7 +297,11 @@ impl Node {
 
     /// Makes `key` the ledger secret from `valid_from` on. It is sealed before it is used:
     /// if sealing fails, the node keeps the old secret and the recorded one is never used.
-    fn rotate_ledger_secret(&mut self, valid_from: Seqno, key: Aes256GcmKey) -> Result<(), Error> {
+    pub(crate) fn rotate_ledger_secret(
+        &mut self,
+        valid_from: Seqno,
+        key: Aes256GcmKey,
+    ) -> Result<(), Error> {
         let previous = self.identity.ledger_secrets.clone();
         self.identity.ledger_secrets.rotate(valid_from, key);
         if let Err(e) = self.identity.seal_secrets() {
@@ -283,6 +371,7 @@ impl Node {
             "status": info["status"],
             "certificate": info["cert"],
             "recoveryCount": info["recovery_count"],
+            "previousServiceIdentity": info["previous_service_identity"],
             "creationTransactionId": crate::node::genesis_tx().to_string(),
         }))
     }
@@ -325,25 +414,31 @@ fn members_json(tx: &mut Tx, only: Option<&str>) -> Result<Vec<Value>, GovFailur
 const MEMBERS_MAX: usize = 1000;
 
 /// Authenticated data binding a wrapped ledger secret to its purpose.
-const SECRET_CHAIN_AAD: &[u8] = b"coco ledger secret chain";
+pub(crate) const SECRET_CHAIN_AAD: &[u8] = b"coco ledger secret chain";
 
 /// What carrying out a proposal's effects changed.
 struct Outcome {
-    opens: bool,
+    new_status: Option<ServiceStatus>,
     new_secret: Option<Aes256GcmKey>,
     refresh_shares: bool,
 }
 
-/// Sets `service.info`'s status to Open (CCF allows Opening → Open).
-fn open_service(tx: &mut Tx) -> Result<(), GovFailure> {
+/// `public:ccf.gov.service.info` as JSON.
+pub(crate) fn read_service_info(tx: &mut Tx) -> Result<Value, GovFailure> {
     let map = crate::node::signature::map(crate::tables::SERVICE_INFO);
     let corrupt = |reason: &str| Error::Corrupt {
         what: "service info".to_owned(),
         reason: reason.to_owned(),
     };
     let info = tx.get(&map, crate::tables::SINGLETON_KEY).ok_or_else(|| corrupt("missing"))?;
-    let mut info: Value = serde_json::from_slice(info).map_err(|_| corrupt("not JSON"))?;
-    info["status"] = Value::from("Open");
+    Ok(serde_json::from_slice(info).map_err(|_| corrupt("not JSON"))?)
+}
+
+/// Sets `service.info`'s status.
+pub(crate) fn write_service_status(tx: &mut Tx, status: ServiceStatus) -> Result<(), GovFailure> {
+    let mut info = read_service_info(tx)?;
+    info["status"] = Value::from(status.as_str());
+    let map = crate::node::signature::map(crate::tables::SERVICE_INFO);
     let bytes = serde_json::to_vec(&info).expect("JSON values serialise");
     tx.put(&map, crate::tables::SINGLETON_KEY, bytes);
     Ok(())
@@ -358,6 +453,7 @@ fn expected(call: GovCall<'_>) -> Expected<'_> {
         GovCall::Withdraw { proposal_id } => (MsgType::Withdrawal, Some(proposal_id), None),
         GovCall::UpdateStateDigest { member_id } => (MsgType::StateDigest, None, Some(member_id)),
         GovCall::Ack { member_id } => (MsgType::Ack, None, Some(member_id)),
+        GovCall::RecoveryShare { member_id } => (MsgType::RecoveryShare, None, Some(member_id)),
     };
     Expected { msg_type, proposal_id, member_id }
 }

@@ -75,11 +75,25 @@ impl Identity {
         }))
     }
 
-    /// Creates a fresh service and node identity and seals it to `state_dir`.
+    /// Creates a fresh service and node identity, with the first ledger secret valid from
+    /// seqno 1, and seals it to `state_dir`.
     ///
     /// # Errors
     /// Key generation or IO failures.
     pub(crate) fn create(state_dir: &Path, sans: &[String], now_unix_s: u64) -> Result<Self> {
+        let mut identity = Self::generate(state_dir, sans, now_unix_s)?;
+        let ledger_secret = Aes256GcmKey::generate().map_err(crypto("ledger secret"))?;
+        identity.ledger_secrets.rotate(Seqno(1), ledger_secret);
+        identity.seal()?;
+        Ok(identity)
+    }
+
+    /// Generates a fresh service and node identity with no ledger secret yet, unsealed: a
+    /// recovering node seals it once it knows where its first secret starts.
+    ///
+    /// # Errors
+    /// Key generation failures.
+    pub(crate) fn generate(state_dir: &Path, sans: &[String], now_unix_s: u64) -> Result<Self> {
         let service_key = SigningKey::generate_p384().map_err(crypto("service key"))?;
         let service_cert =
             Certificate::service_identity(&service_key, now_unix_s, CERT_VALIDITY_DAYS)
@@ -94,24 +108,27 @@ impl Identity {
             CERT_VALIDITY_DAYS,
         )
         .map_err(crypto("node certificate"))?;
-        let ledger_secret = Aes256GcmKey::generate().map_err(crypto("ledger secret"))?;
-        let ledger_secrets = LedgerSecrets::new(vec![LedgerSecret::new(Seqno(1), ledger_secret)]);
         let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        let state_dir = state_dir.to_owned();
-        let identity = Self {
+        Ok(Self {
             node_key,
             node_cert,
             node_id,
             service_key,
             service_cert,
-            ledger_secrets,
-            state_dir,
-        };
-        identity.seal()?;
-        Ok(identity)
+            ledger_secrets: LedgerSecrets::default(),
+            state_dir: state_dir.to_owned(),
+        })
     }
 
-    fn seal(&self) -> Result<()> {
+    /// Writes the identity to `state_dir`.
+    ///
+    /// # Errors
+    /// IO errors.
+    ///
+    /// # Panics
+    /// If there is no ledger secret to seal.
+    pub(crate) fn seal(&self) -> Result<()> {
+        assert!(self.ledger_secrets.iter().next().is_some(), "an identity seals a ledger secret");
         let state_dir = &self.state_dir;
         fs::create_dir_all(state_dir)
             .map_err(|source| Error::Io { path: state_dir.to_owned(), source })?;
@@ -162,8 +179,8 @@ fn parse_secrets(text: &str) -> Result<LedgerSecrets> {
         }
         chain.push(LedgerSecret::new(Seqno(from), key));
     }
-    if chain.first().is_none_or(|first| first.valid_from != Seqno(1)) {
-        return Err(corrupt("the first secret must start at seqno 1"));
+    if chain.first().is_none_or(|first| first.valid_from == Seqno(0)) {
+        return Err(corrupt("no secret, or one valid from seqno 0"));
     }
     Ok(LedgerSecrets::new(chain))
 }

@@ -19,6 +19,7 @@ mod gov;
 mod identity;
 mod node;
 mod receipt;
+mod recover;
 mod recovery;
 mod secrets;
 pub mod tables;
@@ -30,6 +31,7 @@ pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageC
 pub use error::{Error, Result};
 pub use gov::{GovCall, GovFailure, GovRead, GovReply};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};
-pub use node::{Commit, Metrics, Node, NodeState, SignatureRecord};
+pub use node::{Commit, Metrics, Node, NodeState, ServiceStatus, SignatureRecord};
 pub use receipt::{JsonReceipt, LeafComponents};
+pub use recover::SUBMITTED_SHARES;
 pub use recovery::{RECOVERY_AAD, RECOVERY_SHARES, WRAPPED_LEDGER_SECRET};

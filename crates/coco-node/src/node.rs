@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 
 mod genesis;
-mod replay;
+pub(crate) mod replay;
 mod seal;
 pub(crate) mod signature;
 
@@ -41,6 +41,11 @@ pub(crate) const fn genesis_tx() -> TxId {
 
 /// The view a new service starts in (CCF starts at 2; view 1 is never used for transactions).
 const FIRST_VIEW: View = View(2);
+
+/// The KV's rollback history must cover every uncommitted transaction the node may hold.
+pub(crate) fn kv_history_max(limits: &Limits) -> u64 {
+    limits.pending_txs_max.saturating_mul(2).max(1024)
+}
 
 /// A running node.
 pub struct Node {
@@ -66,9 +71,37 @@ pub struct Node {
     pub(crate) metrics: Metrics,
     pub(crate) service_cert_pem: String,
     pub(crate) node_cert_pem: String,
-    /// Whether the service is Open: users may transact only then. Governance opens it
-    /// (`transition_service_to_open`); the ledger's `service.info` is the record.
-    pub(crate) service_open: bool,
+    /// The service's lifecycle state: users may transact only when Open. Governance opens
+    /// it (`transition_service_to_open`); the ledger's `service.info` is the record.
+    pub(crate) service_status: ServiceStatus,
+}
+
+/// CCF's service states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ServiceStatus {
+    /// A new service, waiting for members to open it.
+    Opening,
+    /// Serving users.
+    Open,
+    /// A service recovered from an old ledger: public state replayed, waiting for members
+    /// to accept the recovery (`transition_service_to_open`).
+    Recovering,
+    /// Members accepted the recovery; waiting for enough recovery shares to decrypt the
+    /// private state.
+    WaitingForRecoveryShares,
+}
+
+impl ServiceStatus {
+    /// The name recorded in `public:ccf.gov.service.info`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opening => "Opening",
+            Self::Open => "Open",
+            Self::Recovering => "Recovering",
+            Self::WaitingForRecoveryShares => "WaitingForRecoveryShares",
+        }
+    }
 }
 
 /// Counters exported on `/node/metrics`.
@@ -129,12 +162,16 @@ impl Node {
         }
     }
 
-    fn assemble(identity: Identity, ledger: Ledger, limits: Limits, now_ms: u64) -> Self {
+    pub(crate) fn assemble(
+        identity: Identity,
+        ledger: Ledger,
+        limits: Limits,
+        now_ms: u64,
+    ) -> Self {
         let service_cert_pem = identity.service_cert.to_pem();
         let node_cert_pem = identity.node_cert.to_pem();
         let mut kv = Store::new();
-        // The history must cover every uncommitted transaction the node may hold.
-        kv.set_history_max(limits.pending_txs_max.saturating_mul(2).max(1024));
+        kv.set_history_max(kv_history_max(&limits));
         Self {
             kv,
             ledger,
@@ -151,7 +188,7 @@ impl Node {
             metrics: Metrics::default(),
             service_cert_pem,
             node_cert_pem,
-            service_open: false,
+            service_status: ServiceStatus::Opening,
         }
     }
 
@@ -220,13 +257,13 @@ impl Node {
     /// Whether the service is Open to users.
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.service_open
+        self.service_status == ServiceStatus::Open
     }
 
     /// The service status as recorded in `public:ccf.gov.service.info`.
     #[must_use]
-    pub fn service_status(&self) -> &'static str {
-        if self.service_open { "Open" } else { "Opening" }
+    pub fn service_status(&self) -> ServiceStatus {
+        self.service_status
     }
 
     /// Reads the service status from the store (after replay).
@@ -240,7 +277,9 @@ impl Node {
             what: "service info".to_owned(),
             reason: e.to_string(),
         })?;
-        self.service_open = info["status"] == "Open";
+        self.service_status = serde_json::from_value(info["status"].clone()).map_err(|e| {
+            Error::Corrupt { what: "service info status".to_owned(), reason: e.to_string() }
+        })?;
         Ok(())
     }
 

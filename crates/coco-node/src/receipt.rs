@@ -121,12 +121,17 @@ impl Node {
             .range(tx.seqno..)
             .next()
             .expect("a committed transaction is covered by a signature");
+        let secret = self
+            .identity
+            .ledger_secrets
+            .for_seqno(tx.seqno)
+            .ok_or(Error::NoReceipt { tx, reason: "its ledger secret is not recovered yet" })?;
         let raw = self.ledger.read_entry(tx.seqno)?;
         let entry = decode_entry(&raw)?;
         Ok(Located {
             signature_seqno,
             write_set_digest: write_set_digest(&raw),
-            commit_evidence: self.identity.ledger_secrets.for_seqno(tx.seqno).evidence.evidence(tx),
+            commit_evidence: secret.evidence.evidence(tx),
             claims_digest: entry.claims_digest(),
         })
     }

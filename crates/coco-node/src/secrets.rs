@@ -25,35 +25,40 @@ impl LedgerSecret {
     }
 }
 
-/// Every ledger secret of the service, oldest first.
-#[derive(Clone, Debug)]
+/// Every ledger secret this node knows, oldest first. A node created by genesis knows
+/// them all (the first is valid from seqno 1); a node recovering an old ledger knows only
+/// its own until members' shares give back the old ones, so seqnos before its first
+/// secret have no secret yet and only their public domain can be read.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct LedgerSecrets {
     chain: Vec<LedgerSecret>,
 }
 
 impl LedgerSecrets {
-    /// A chain starting with `first`.
+    /// A chain of `secrets`.
     ///
     /// # Panics
-    /// If the secrets do not start at seqno 1 or do not ascend strictly.
+    /// If the secrets are empty, start at seqno 0, or do not ascend strictly.
     pub(crate) fn new(chain: Vec<LedgerSecret>) -> Self {
-        assert!(chain.first().is_some_and(|s| s.valid_from == Seqno(1)), "chain starts at 1");
+        assert!(chain.first().is_some_and(|s| s.valid_from >= Seqno(1)), "chain starts ≥ 1");
         for pair in chain.windows(2) {
             assert!(pair[0].valid_from < pair[1].valid_from, "secrets ascend by seqno");
         }
         Self { chain }
     }
 
-    /// The secret that seals `seqno`.
-    pub(crate) fn for_seqno(&self, seqno: Seqno) -> &LedgerSecret {
+    /// The secret that seals `seqno`, if this node knows it.
+    pub(crate) fn for_seqno(&self, seqno: Seqno) -> Option<&LedgerSecret> {
         let index = self.chain.partition_point(|secret| secret.valid_from <= seqno);
-        assert!(index > 0, "seqno {seqno} precedes the first ledger secret");
-        &self.chain[index - 1]
+        index.checked_sub(1).map(|index| &self.chain[index])
     }
 
     /// The newest secret.
+    ///
+    /// # Panics
+    /// If the chain is empty (a recovering node before it has its own secret).
     pub(crate) fn current(&self) -> &LedgerSecret {
-        self.chain.last().expect("the chain is never empty")
+        self.chain.last().expect("the node has a ledger secret before it seals anything")
     }
 
     /// Makes `key` current from `valid_from` on.
@@ -61,7 +66,10 @@ impl LedgerSecrets {
     /// # Panics
     /// If `valid_from` does not follow the current secret's.
     pub(crate) fn rotate(&mut self, valid_from: Seqno, key: Aes256GcmKey) {
-        assert!(valid_from > self.current().valid_from, "a rekey moves forward");
+        assert!(
+            self.chain.last().is_none_or(|current| valid_from > current.valid_from),
+            "a rekey moves forward"
+        );
         self.chain.push(LedgerSecret::new(valid_from, key));
     }
 
@@ -80,9 +88,18 @@ mod tests {
         let key = |byte| Aes256GcmKey::new(&[byte; 32]).unwrap();
         let mut secrets = LedgerSecrets::new(vec![LedgerSecret::new(Seqno(1), key(1))]);
         secrets.rotate(Seqno(10), key(2));
-        assert_eq!(secrets.for_seqno(Seqno(9)).key.raw(), &[1; 32]);
-        assert_eq!(secrets.for_seqno(Seqno(10)).key.raw(), &[2; 32]);
+        assert_eq!(secrets.for_seqno(Seqno(9)).unwrap().key.raw(), &[1; 32]);
+        assert_eq!(secrets.for_seqno(Seqno(10)).unwrap().key.raw(), &[2; 32]);
         assert_eq!(secrets.current().key.raw(), &[2; 32]);
         assert_eq!(secrets.iter().count(), 2);
+    }
+
+    #[test]
+    fn a_recovering_chain_knows_nothing_before_its_first_secret() {
+        let key = |byte| Aes256GcmKey::new(&[byte; 32]).unwrap();
+        let mut secrets = LedgerSecrets::default();
+        secrets.rotate(Seqno(20), key(3));
+        assert!(secrets.for_seqno(Seqno(19)).is_none());
+        assert_eq!(secrets.for_seqno(Seqno(20)).unwrap().key.raw(), &[3; 32]);
     }
 }

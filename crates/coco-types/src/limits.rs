@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The bounds a node enforces on its inputs, queues and files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest HTTP request body accepted, in bytes (413 beyond).
     pub request_body_bytes_max: u64,

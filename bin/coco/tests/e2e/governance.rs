@@ -11,22 +11,22 @@ use serde_json::{Value, json};
 use crate::block_on;
 use crate::harness::{Launch, Who, Workspace, body_text, expect_error, quick_limits};
 
-const API: &str = "api-version=2024-07-01";
+pub(crate) const API: &str = "api-version=2024-07-01";
 
-struct Member {
+pub(crate) struct Member {
     key: SigningKey,
-    id: String,
+    pub(crate) id: String,
 }
 
 impl Member {
-    fn load(dir: &std::path::Path, name: &str) -> Self {
+    pub(crate) fn load(dir: &std::path::Path, name: &str) -> Self {
         let pem = |suffix: &str| std::fs::read_to_string(dir.join(format!("{name}_{suffix}.pem")));
         let key = SigningKey::from_pkcs8_pem(&pem("privk").unwrap()).unwrap();
         let cert = Certificate::from_pem(&pem("cert").unwrap()).unwrap();
         Self { key, id: cert.sha256_der().to_hex() }
     }
 
-    fn sign(
+    pub(crate) fn sign(
         &self,
         msg_type: &str,
         created_at: u64,
@@ -45,7 +45,11 @@ impl Member {
     }
 }
 
-async fn post_cose(conn: &mut Connection, path: &str, body: Bytes) -> coco_client::Response {
+pub(crate) async fn post_cose(
+    conn: &mut Connection,
+    path: &str,
+    body: Bytes,
+) -> coco_client::Response {
     let path = format!("{path}?{API}");
     conn.request(Method::POST, &path, Some("application/cose"), body).await.unwrap()
 }
@@ -61,13 +65,13 @@ async fn check_service_reads(conn: &mut Connection, member_id: &str) {
     expect_error(&unknown.unwrap(), 404, "ResourceNotFound");
 }
 
-async fn gov_get(conn: &mut Connection, path: &str) -> Value {
+pub(crate) async fn gov_get(conn: &mut Connection, path: &str) -> Value {
     let response = conn.get(&format!("{path}?{API}")).await.unwrap();
     assert_eq!(response.status, 200, "GET {path}: {}", body_text(&response));
     serde_json::from_slice(&response.body).unwrap()
 }
 
-fn now_s() -> u64 {
+pub(crate) fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
@@ -307,7 +311,10 @@ fn recovery_shares_are_served_encrypted_to_each_member() {
     assert_ne!(rekeyed, key_01, "the rekey issued shares of a fresh wrapping key");
 }
 
-async fn decrypted_shares(conn: &mut Connection, dir: &std::path::Path) -> Vec<coco_crypto::Share> {
+pub(crate) async fn decrypted_shares(
+    conn: &mut Connection,
+    dir: &std::path::Path,
+) -> Vec<coco_crypto::Share> {
     use base64::Engine as _;
     let mut shares = Vec::new();
     for index in 0..3 {

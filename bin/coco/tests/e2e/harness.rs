@@ -62,6 +62,21 @@ impl Workspace {
         self.sandbox().join("node0").join("config.toml")
     }
 
+    /// Where a recovery test keeps its copy of a lost node's ledger.
+    pub(crate) fn old_ledger_dir(&self) -> PathBuf {
+        self.root().join("old_ledger")
+    }
+
+    /// The configuration of a node recovering the sandbox's service.
+    pub(crate) fn recovered_config_file(&self) -> PathBuf {
+        self.root().join("recovered").join("config.toml")
+    }
+
+    /// The recovering node's ledger directory.
+    pub(crate) fn recovered_ledger_dir(&self) -> PathBuf {
+        self.root().join("recovered").join("ledger")
+    }
+
     /// The service certificate the sandbox writes, PEM.
     pub(crate) fn service_cert_pem(&self) -> String {
         let path = self.sandbox().join("service_cert.pem");
@@ -125,6 +140,10 @@ pub(crate) enum Launch {
     Sandbox,
     /// `coco node start --config D/node0/config.toml` (the config must listen on port 0).
     NodeStart,
+    /// `coco node recover --config <recovered config> --ledger <old ledger copy>`.
+    Recover,
+    /// `coco node start --config <recovered config>`: the recovered node restarting.
+    RestartRecovered,
 }
 
 /// Who a client is to the node.
@@ -157,6 +176,17 @@ impl NodeProcess {
             }
             Launch::NodeStart => {
                 command.args(["node", "start", "--config"]).arg(workspace.config_file());
+                "node listening on https://"
+            }
+            Launch::Recover => {
+                command
+                    .args(["node", "recover", "--config"])
+                    .arg(workspace.recovered_config_file());
+                command.arg("--ledger").arg(workspace.old_ledger_dir());
+                "recovering node listening on https://"
+            }
+            Launch::RestartRecovered => {
+                command.args(["node", "start", "--config"]).arg(workspace.recovered_config_file());
                 "node listening on https://"
             }
         };

@@ -12,6 +12,7 @@
 //! | `range.rs` | range listings paginate in id order and honour their bounds |
 //! | `governance.rs` | a member acks, proposes a user over COSE-signed `/gov`, the user transacts |
 //! | `gov_cli.rs` | `coco gov` acks, proposes, votes, lists and shows; refusals exit non-zero |
+//! | `recovery.rs` | a destroyed service recovers from a ledger copy with 2 of 3 member shares |
 //! | `limits.rs` | sessions beyond `sessions_max` wait until one closes |
 //!
 //! Nothing sleeps blindly: nodes are waited for through their banner, commits through
@@ -30,6 +31,7 @@ mod governance;
 mod harness;
 mod limits;
 mod range;
+mod recovery;
 mod restart;
 
 /// Runs `future` on a fresh multi-threaded tokio runtime (two workers: the client tasks

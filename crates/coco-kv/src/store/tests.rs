@@ -464,3 +464,20 @@ fn rollback_across_seqnos_touching_the_same_key_restores_each_version() {
     store.rollback(Seqno(1)).unwrap();
     assert_eq!(store.snapshot().get(&m, b"k"), Some(&b"1"[..]));
 }
+
+#[test]
+fn replace_swaps_contents_and_refuses_transactions_begun_before() {
+    let mut store = Store::new();
+    put(&mut store, b"k", b"old");
+    let stale = store.begin();
+    let mut rebuilt = Store::new();
+    put(&mut rebuilt, b"k", b"new");
+    put(&mut rebuilt, b"j", b"new");
+    store.replace(rebuilt);
+    store.check_invariants();
+    assert_eq!(store.current_seqno(), Seqno(2));
+    assert_eq!(store.snapshot().get(&map("m"), b"k"), Some(&b"new"[..]));
+    let mut stale = stale;
+    stale.put(&map("m"), b"x", b"lost");
+    conflict(store.commit(stale));
+}

@@ -4,28 +4,26 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coco_kv::WriteSet;
-use coco_ledger::{decode_entry, write_set_digest};
-use coco_merkle::leaf_digest;
+use coco_ledger::{Ledger, decode_entry, write_set_digest};
+use coco_merkle::{leaf_digest, leaf_digest_of};
 use coco_types::{Digest, Seqno, TxId, View};
 
 use super::Node;
 use super::signature::{SignatureJson, SignatureRecord, map};
 use crate::error::{Error, Result};
+use crate::secrets::LedgerSecrets;
 use crate::tables;
 
-pub(super) fn replay(mut node: Node) -> Result<Node> {
+pub(crate) fn replay(mut node: Node) -> Result<Node> {
     node.tree.append(Digest::ZERO);
     let mut last_view = View(0);
     let entries: Vec<_> = node.ledger.entries(Seqno(1)).collect();
     for entry in entries {
         let (seqno, raw) = entry?;
-        last_view = replay_entry(&mut node, seqno, &raw).map_err(|e| {
-            let (file, offset) = node.ledger.position(seqno).unwrap_or_default();
-            Error::Corrupt {
-                what: format!("ledger entry {seqno} in {} at offset {offset}", file.display()),
-                reason: e.to_string(),
-            }
-        })?;
+        let read = read_entry(&node.identity.ledger_secrets, seqno, &raw)
+            .map_err(|e| corrupt_at(&node.ledger, seqno, &e))?;
+        last_view = read.view;
+        apply_entry(&mut node, seqno, read)?;
     }
     let Some((&signed, record)) = node.signatures.iter().next_back() else {
         return Err(Error::Corrupt {
@@ -58,14 +56,33 @@ pub(super) fn replay(mut node: Node) -> Result<Node> {
     Ok(node)
 }
 
-fn replay_entry(node: &mut Node, seqno: Seqno, raw: &[u8]) -> Result<View> {
+/// A ledger entry read back: its view, its writes and its Merkle leaf.
+pub(crate) struct ReadEntry {
+    pub(crate) view: View,
+    pub(crate) write_set: WriteSet,
+    pub(crate) leaf: Digest,
+}
+
+/// Decodes one entry. With its ledger secret, the private domain is decrypted and the
+/// commit evidence checked against the header; without it (a recovering node before the
+/// members' shares), only the public domain is read and the leaf is computed from the
+/// header's commit evidence digest, as an auditor does.
+pub(crate) fn read_entry(secrets: &LedgerSecrets, seqno: Seqno, raw: &[u8]) -> Result<ReadEntry> {
     let entry = decode_entry(raw)?;
     assert_eq!(entry.seqno(), seqno, "ledger index and entry header disagree");
     let view = entry.view();
-    let secret = node.identity.ledger_secrets.for_seqno(seqno);
+    let txid = TxId { view, seqno };
+    let Some(secret) = secrets.for_seqno(seqno) else {
+        let write_set = WriteSet::decode_domain(entry.public_maps())?;
+        let leaf = leaf_digest_of(
+            &write_set_digest(raw),
+            &entry.commit_evidence_digest(),
+            &entry.claims_digest(),
+        );
+        return Ok(ReadEntry { view, write_set, leaf });
+    };
     let private = entry.decrypt_private(&secret.key)?;
     let write_set = WriteSet::decode_domains(entry.public_maps(), &private)?;
-    let txid = TxId { view, seqno };
     let commit_evidence = secret.evidence.evidence(txid);
     let expected = coco_crypto::sha256(commit_evidence.as_bytes());
     if expected != entry.commit_evidence_digest() {
@@ -74,16 +91,35 @@ fn replay_entry(node: &mut Node, seqno: Seqno, raw: &[u8]) -> Result<View> {
             reason: "commit evidence digest does not match the ledger secret".to_owned(),
         });
     }
-    node.kv.apply(seqno, &write_set)?;
     let leaf = leaf_digest(&write_set_digest(raw), &commit_evidence, &entry.claims_digest());
+    Ok(ReadEntry { view, write_set, leaf })
+}
+
+/// Names the file and offset of a bad entry, so an operator can find the damage.
+pub(crate) fn corrupt_at(ledger: &Ledger, seqno: Seqno, error: &Error) -> Error {
+    let (file, offset) = ledger.position(seqno).unwrap_or_default();
+    Error::Corrupt {
+        what: format!("ledger entry {seqno} in {} at offset {offset}", file.display()),
+        reason: error.to_string(),
+    }
+}
+
+fn apply_entry(node: &mut Node, seqno: Seqno, read: ReadEntry) -> Result<()> {
+    let ReadEntry { view, write_set, leaf } = read;
+    node.kv.apply(seqno, &write_set)?;
     node.tree.append(leaf);
     if node.view_history.last().is_none_or(|(last, _)| *last != view) {
         node.view_history.push((view, seqno));
     }
     if let Some(record) = signature_of(&write_set, view)? {
+        // Everything up to an earlier signature on disk is never rolled back: keep the
+        // undo history bounded however long the ledger is.
+        if let Some((&previous, _)) = node.signatures.iter().next_back() {
+            node.kv.compact(previous)?;
+        }
         node.signatures.insert(seqno, record);
     }
-    Ok(view)
+    Ok(())
 }
 
 /// The signature a write set carries, if it is a signature transaction.

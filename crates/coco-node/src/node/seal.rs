@@ -69,7 +69,11 @@ impl Node {
         assert_eq!(self.tree.len(), seqno.0, "the Merkle tree is one leaf behind the kv");
         let txid = TxId { view: self.view, seqno };
         let (public_maps, private_maps) = write_set.encode_domains();
-        let secret = self.identity.ledger_secrets.for_seqno(seqno);
+        let secret = self
+            .identity
+            .ledger_secrets
+            .for_seqno(seqno)
+            .expect("new seqnos follow the current secret");
         let commit_evidence = secret.evidence.evidence(txid);
         let claims_digest = Digest::ZERO;
         let parts = EntryParts {
