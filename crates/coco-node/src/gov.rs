@@ -5,6 +5,8 @@
 //! Governance is rare and its transactions small, so it runs under the node lock: no
 //! conflicts, and the Merkle root a proposal id commits to is the one of the state it read.
 
+use std::ops::Bound;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use coco_crypto::Aes256GcmKey;
@@ -69,10 +71,12 @@ pub enum GovRead<'a> {
     Constitution,
     /// `GET /gov/service/info`.
     ServiceInfo,
-    /// `GET /gov/service/members`.
-    Members,
-    /// `GET /gov/service/members/{memberId}`.
-    Member(&'a str),
+    /// `GET /gov/service/members`, or `/gov/service/members/{memberId}`.
+    Members(Option<&'a str>),
+    /// `GET /gov/service/users`, or `/gov/service/users/{userId}`.
+    Users(Option<&'a str>),
+    /// `GET /gov/service/nodes`, or `/gov/service/nodes/{nodeId}`.
+    Nodes(Option<&'a str>),
     /// `GET /gov/service/transactions/commit`.
     Commit,
     /// `GET /gov/service/transactions/{transactionId}`.
@@ -336,14 +340,9 @@ impl Node {
                 serde_json::json!({ "constitution": coco_gov::constitution(&mut tx)? })
             }
             GovRead::ServiceInfo => self.service_info_json(&mut tx)?,
-            GovRead::Members => {
-                let members = members_json(&mut tx, None)?;
-                serde_json::json!({ "value": members })
-            }
-            GovRead::Member(id) => members_json(&mut tx, Some(id))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| GovFailure::NotFound(format!("no member {id}")))?,
+            GovRead::Members(only) => listing(members_json(&mut tx, only), only, "member")?,
+            GovRead::Users(only) => listing(users_json(&mut tx, only), only, "user")?,
+            GovRead::Nodes(only) => listing(nodes_json(&mut tx, only), only, "node")?,
             GovRead::Commit => {
                 let committed = self.committed();
                 serde_json::json!({ "transactionId": committed.to_string(), "status": "Committed" })
@@ -377,28 +376,35 @@ impl Node {
     }
 }
 
+/// The `(id, value)` entries of `table`, all or the one with `only` as id.
+fn entries(tx: &mut Tx, table: &str, only: Option<&str>) -> Vec<(String, Vec<u8>)> {
+    let map = crate::node::signature::map(table);
+    let (start, end) = match only {
+        Some(id) => (Bound::Included(id.as_bytes()), Bound::Included(id.as_bytes())),
+        None => (Bound::Unbounded, Bound::Unbounded),
+    };
+    tx.range(&map, start, end, LISTING_MAX)
+        .into_iter()
+        .map(|(id, value)| (String::from_utf8_lossy(&id).into_owned(), value))
+        .collect()
+}
+
+/// The JSON value stored under `id` in `table` (null when absent or not JSON).
+fn json_at(tx: &mut Tx, table: &str, id: &str) -> Value {
+    let map = crate::node::signature::map(table);
+    tx.get(&map, id.as_bytes())
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .unwrap_or_default()
+}
+
 /// Members in CCF's API shape, all or the one with `only` as id.
-fn members_json(tx: &mut Tx, only: Option<&str>) -> Result<Vec<Value>, GovFailure> {
+fn members_json(tx: &mut Tx, only: Option<&str>) -> Vec<Value> {
     use coco_gov::tables::{MEMBERS_CERTS, MEMBERS_ENCRYPTION_PUBLIC_KEYS, MEMBERS_INFO};
-    let map = |name| crate::node::signature::map(name);
-    let certs = tx.range(
-        &map(MEMBERS_CERTS),
-        std::ops::Bound::Unbounded,
-        std::ops::Bound::Unbounded,
-        MEMBERS_MAX,
-    );
-    let mut members = Vec::with_capacity(certs.len());
-    for (id, cert) in certs {
-        let id = String::from_utf8_lossy(&id).into_owned();
-        if only.is_some_and(|only| only != id) {
-            continue;
-        }
-        let info =
-            tx.get(&map(MEMBERS_INFO), id.as_bytes()).map(<[u8]>::to_vec).unwrap_or_default();
-        let info: Value = serde_json::from_slice(&info).unwrap_or(Value::Null);
-        let key = tx
-            .get(&map(MEMBERS_ENCRYPTION_PUBLIC_KEYS), id.as_bytes())
-            .map(|k| String::from_utf8_lossy(k).into_owned());
+    let mut members = Vec::new();
+    for (id, cert) in entries(tx, MEMBERS_CERTS, only) {
+        let info = json_at(tx, MEMBERS_INFO, &id);
+        let map = crate::node::signature::map(MEMBERS_ENCRYPTION_PUBLIC_KEYS);
+        let key = tx.get(&map, id.as_bytes()).map(|k| String::from_utf8_lossy(k).into_owned());
         members.push(serde_json::json!({
             "memberId": id,
             "status": info["status"],
@@ -407,11 +413,52 @@ fn members_json(tx: &mut Tx, only: Option<&str>) -> Result<Vec<Value>, GovFailur
             "publicEncryptionKey": key,
         }));
     }
-    Ok(members)
+    members
 }
 
-/// Most members a listing returns (the constitution bounds membership far below).
-const MEMBERS_MAX: usize = 1000;
+/// Users in the shape of members (`userId`, `certificate`, `userData`).
+fn users_json(tx: &mut Tx, only: Option<&str>) -> Vec<Value> {
+    let mut users = Vec::new();
+    for (id, cert) in entries(tx, crate::tables::USERS_CERTS, only) {
+        let info = json_at(tx, crate::tables::USERS_INFO, &id);
+        users.push(serde_json::json!({
+            "userId": id,
+            "certificate": String::from_utf8_lossy(&cert),
+            "userData": info["user_data"],
+        }));
+    }
+    users
+}
+
+/// Nodes in CCF's API shape (`nodeId`, `status`, `certificate`, `retiredCommitted`).
+fn nodes_json(tx: &mut Tx, only: Option<&str>) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    for (id, info) in entries(tx, crate::tables::NODES_INFO, only) {
+        let info: Value = serde_json::from_slice(&info).unwrap_or_default();
+        let map = crate::node::signature::map(crate::tables::NODES_ENDORSED_CERTIFICATES);
+        let cert = tx.get(&map, id.as_bytes()).map(|c| String::from_utf8_lossy(c).into_owned());
+        nodes.push(serde_json::json!({
+            "nodeId": id,
+            "status": info["status"],
+            "certificate": cert,
+            "retiredCommitted": info["retired_committed"],
+        }));
+    }
+    nodes
+}
+
+/// `{"value": [...]}` for a listing; the one item, or 404, for a lookup by id.
+fn listing(items: Vec<Value>, only: Option<&str>, what: &str) -> Result<Value, GovFailure> {
+    match only {
+        None => Ok(serde_json::json!({ "value": items })),
+        Some(id) => {
+            items.into_iter().next().ok_or_else(|| GovFailure::NotFound(format!("no {what} {id}")))
+        }
+    }
+}
+
+/// Most members, users or nodes a listing returns.
+const LISTING_MAX: usize = 1000;
 
 /// Authenticated data binding a wrapped ledger secret to its purpose.
 pub(crate) const SECRET_CHAIN_AAD: &[u8] = b"coco ledger secret chain";

@@ -63,6 +63,20 @@ async fn check_service_reads(conn: &mut Connection, member_id: &str) {
     assert_eq!(members["value"][0]["status"], "Active");
     let unknown = conn.get(&format!("/gov/service/members/{}?{API}", "0".repeat(64))).await;
     expect_error(&unknown.unwrap(), 404, "ResourceNotFound");
+    let one = gov_get(conn, &format!("/gov/service/members/{member_id}")).await;
+    assert_eq!(one["memberId"], member_id, "{one}");
+    let users = gov_get(conn, "/gov/service/users").await;
+    let user_id = users["value"][0]["userId"].as_str().unwrap().to_owned();
+    assert!(users["value"][0]["certificate"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    let user = gov_get(conn, &format!("/gov/service/users/{user_id}")).await;
+    assert_eq!(user["userId"], user_id.as_str(), "{user}");
+    let nodes = gov_get(conn, "/gov/service/nodes").await;
+    assert_eq!(nodes["value"][0]["status"], "Trusted", "{nodes}");
+    let node_id = nodes["value"][0]["nodeId"].as_str().unwrap().to_owned();
+    let node = gov_get(conn, &format!("/gov/service/nodes/{node_id}")).await;
+    assert!(node["certificate"].as_str().unwrap().contains("BEGIN CERTIFICATE"), "{node}");
+    let unknown = conn.get(&format!("/gov/service/nodes/{}?{API}", "0".repeat(64))).await;
+    expect_error(&unknown.unwrap(), 404, "ResourceNotFound");
 }
 
 pub(crate) async fn gov_get(conn: &mut Connection, path: &str) -> Value {

@@ -92,9 +92,18 @@ fn a_destroyed_service_recovers_every_private_record_from_a_ledger_copy() {
 
 /// The recovering service's (previous, new) identities, checking it is Recovering.
 fn recovering_identities(node: &NodeProcess, recovery_count: u64) -> (String, String) {
-    let info = block_on(async {
-        gov_get(&mut node.connect(&Who::Anonymous).await, "/gov/service/info").await
+    let (info, nodes) = block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        (
+            gov_get(&mut conn, "/gov/service/info").await,
+            gov_get(&mut conn, "/gov/service/nodes").await,
+        )
     });
+    let statuses: Vec<&str> =
+        nodes["value"].as_array().unwrap().iter().map(|n| n["status"].as_str().unwrap()).collect();
+    let trusted = statuses.iter().filter(|status| **status == "Trusted").count();
+    let retired = statuses.iter().filter(|status| **status == "Retired").count();
+    assert_eq!((trusted, retired), (1, usize::try_from(recovery_count).unwrap()), "{nodes}");
     assert_eq!(info["status"], "Recovering", "{info}");
     assert_eq!(info["recoveryCount"], recovery_count, "{info}");
     let previous = info["previousServiceIdentity"].as_str().unwrap().to_owned();
