@@ -1,0 +1,105 @@
+//! The journal: what consensus needs from the node that owns the ledger. The ledger *is*
+//! the Raft log: appending an entry seals it into the ledger (and applies it to the KV),
+//! truncating rolls both back, and committing marks it durable for good. Consensus calls
+//! these under its own ordering; the node implements them under its lock.
+
+use coco_types::{Seqno, TxId};
+
+use crate::types::{JournalEntry, Membership, Vote};
+
+/// Durability work returned by [`Journal::append`], run off the async threads (an fsync).
+pub type Flush = Box<dyn FnOnce() -> Result<(), JournalError> + Send>;
+
+/// The node side of consensus.
+///
+/// Seqno 0 (view 0) is special: it holds the configuration a new service starts with
+/// (Raft's first entry), and is not a ledger entry — the node keeps it beside the ledger.
+/// Every other seqno is the ledger entry at that seqno.
+pub trait Journal: Send + Sync + 'static {
+    /// Appends `entries`, in order, right after the last entry held (Raft truncates a
+    /// conflicting suffix first). A [`crate::JournalPayload::Local`] entry executes the
+    /// ticketed transaction at that position; a sealed one is checked and applied. The
+    /// entries are visible at once; they are durable once the returned work has run.
+    ///
+    /// # Errors
+    /// A malformed entry or a storage failure: consensus stops this node.
+    fn append(&self, entries: Vec<JournalEntry>) -> Result<Flush, JournalError>;
+
+    /// Removes every entry at and after `from` (never a committed one), rolling their
+    /// effects back.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn truncate(&self, from: Seqno) -> Result<(), JournalError>;
+
+    /// Allows dropping entries up to and including `upto` (a snapshot covers them).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn purge(&self, upto: TxId) -> Result<(), JournalError>;
+
+    /// The entries at `from..to` as held: sealed bytes, or the configuration an entry
+    /// records (Raft reads configurations back from its log).
+    ///
+    /// # Errors
+    /// Storage failures, or a range outside what is held.
+    fn read(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError>;
+
+    /// The last purged entry and the last entry held.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn bounds(&self) -> Result<(Option<TxId>, Option<TxId>), JournalError>;
+
+    /// Persists this node's vote before returning.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn save_vote(&self, vote: &Vote) -> Result<(), JournalError>;
+
+    /// The last persisted vote.
+    ///
+    /// # Errors
+    /// Storage failures or a corrupt vote file.
+    fn read_vote(&self) -> Result<Option<Vote>, JournalError>;
+
+    /// Consensus committed every entry up to and including `upto`: none of them will ever
+    /// be truncated.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn commit(&self, upto: TxId) -> Result<(), JournalError>;
+
+    /// What a restarted node knows to be committed, and the last configuration at or
+    /// before it.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn committed(&self) -> Result<Committed, JournalError>;
+}
+
+/// What a node knows to be committed when it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The last entry known committed.
+    pub upto: Option<TxId>,
+    /// The last configuration at or before it, and where it is.
+    pub membership: Option<(TxId, Membership)>,
+}
+
+/// Why the journal failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct JournalError {
+    /// What was being done.
+    pub what: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl JournalError {
+    /// An error while doing `what`.
+    pub fn new(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self { what: what.into(), reason: reason.to_string() }
+    }
+}
