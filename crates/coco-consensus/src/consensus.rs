@@ -218,6 +218,15 @@ impl Consensus {
         }
     }
 
+    /// Starts an election now rather than after a timeout (a service's only voter
+    /// restarting need not wait).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Stopped`] if consensus is not running.
+    pub async fn campaign(&self) -> Result<(), ConsensusError> {
+        self.raft.trigger().elect().await.map_err(|e| ConsensusError::Stopped(e.to_string()))
+    }
+
     /// Stops consensus on this node.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {

@@ -8,6 +8,9 @@ pub enum Error {
     /// The node refused to open or failed.
     #[error(transparent)]
     Node(#[from] coco_node::Error),
+    /// Consensus could not start or stopped.
+    #[error("consensus: {0}")]
+    Consensus(String),
     /// The TLS configuration is unusable.
     #[error("tls: {0}")]
     Tls(String),

@@ -21,19 +21,22 @@ pub(crate) async fn execute(
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             ApiError::new(status, e.code, e.message)
         })?;
-        let commit = {
-            let mut node = shared.node();
-            match node.commit(tx) {
-                Ok(commit) => {
-                    if node.signature_due(crate::server::now_ms()) {
-                        shared.sign_now.notify_one();
-                    }
-                    commit
-                }
+        let commit = if tx.write_set().is_empty() {
+            Commit::ReadOnly
+        } else {
+            // Ordered by consensus: the reads are checked again at the seqno it gives.
+            let ordered = crate::ordering::order(shared, move |node, _at| node.commit(tx)).await?;
+            match ordered {
+                Ok(commit) => commit,
                 Err(coco_node::Error::Kv(e)) if e.is_conflict() => continue,
                 Err(e) => return Err(ApiError::from_node(&e)),
             }
         };
+        if let Commit::Ordered(_) = commit
+            && shared.node().signature_due(crate::server::now_ms())
+        {
+            shared.sign_now.notify_one();
+        }
         if reply.wait_for_commit
             && let Commit::Ordered(tx) = commit
         {

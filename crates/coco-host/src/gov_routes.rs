@@ -35,8 +35,17 @@ pub(crate) async fn gov_dispatch(
     let call = gov_call(&segments).ok_or_else(|| unknown(&path))?;
     check_cose_content_type(request.headers().get(header::CONTENT_TYPE))?;
     let (parts, body) = request.into_parts();
-    let body = read_body(&shared, &parts.headers, body).await?;
-    let reply = shared.node().governance(call, &body).map_err(|e| gov_error(&e))?;
+    let body = read_body(&shared, &parts.headers, body).await?.to_vec();
+    // Checked first, so a refused request costs no ledger entry; then run for real at the
+    // seqno consensus gives it.
+    shared.node().check_governance(call, &body).map_err(|e| gov_error(&e))?;
+    let reply = crate::ordering::order(&shared, move |node, _at| {
+        let segments: Vec<&str> = path.trim_start_matches("/gov/").split('/').collect();
+        let call = gov_call(&segments).expect("the path was routed already");
+        node.governance(call, &body)
+    })
+    .await?
+    .map_err(|e| gov_error(&e))?;
     let mut response = match reply.body {
         Some(value) => (StatusCode::OK, axum::Json(value)).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),

@@ -9,6 +9,8 @@ mod api_error;
 mod error;
 mod execute;
 mod gov_routes;
+mod ordering;
+mod peers;
 mod routes;
 mod server;
 mod tls;

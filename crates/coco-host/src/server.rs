@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use coco_node::{App, Node, NodeConfig};
+use coco_node::consensus::{Consensus, Settings};
+use coco_node::{App, Node, NodeConfig, SharedNode};
 use coco_types::{Limits, TxId};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,11 +28,13 @@ const HTTP2_STREAMS_MAX: u32 = 256;
 
 /// State shared by every connection.
 pub(crate) struct Shared {
-    node: Mutex<Node>,
+    node: SharedNode,
+    /// Orders transactions (this node's Raft).
+    pub(crate) consensus: Consensus,
     pub(crate) app: Box<dyn App>,
     pub(crate) limits: Limits,
     /// The last committed TxId, for commit-blocking requests.
-    pub(crate) committed: watch::Sender<TxId>,
+    pub(crate) committed: Arc<watch::Sender<TxId>>,
     /// Wakes the signer early (signature interval reached, or a blocking request waits).
     pub(crate) sign_now: Notify,
     /// Requests waiting for their transaction to commit. While there are any, the signer
@@ -47,7 +50,7 @@ impl Shared {
     /// Locks the node. A poisoned lock means a handler panicked mid-mutation, which
     /// breaks the node's invariants: crashing is the only safe answer.
     pub(crate) fn node(&self) -> MutexGuard<'_, Node> {
-        self.node.lock().expect("node lock poisoned: a mutation panicked")
+        self.node.lock()
     }
 }
 
@@ -109,12 +112,36 @@ async fn serve(
     })?;
     let local_addr =
         listener.local_addr().map_err(|source| Error::Io { what: "local_addr".into(), source })?;
-    let committed = node.committed();
+    let node_id = node.node_id();
+    let committed = Arc::new(watch::Sender::new(node.committed()));
+    let on_commit = committed.clone();
+    let node = SharedNode::new(
+        node,
+        Arc::new(move |tx: TxId| {
+            on_commit.send_if_modified(|current| {
+                let advanced = tx.seqno > current.seqno;
+                if advanced {
+                    *current = tx;
+                }
+                advanced
+            });
+        }),
+    );
+    let transport = Arc::new(crate::peers::NoPeers);
+    let journal = Arc::new(node.clone());
+    let consensus = Consensus::start(node_id, &Settings::default(), journal, transport)
+        .await
+        .map_err(|e| Error::Consensus(e.to_string()))?;
+    if consensus.status().membership.configs.iter().all(|voters| voters.len() == 1) {
+        // The only voter: no one else can elect it, and there is no one to wait for.
+        consensus.campaign().await.map_err(|e| Error::Consensus(e.to_string()))?;
+    }
     let shared = Arc::new(Shared {
-        node: Mutex::new(node),
+        node,
+        consensus,
         app,
         limits: config.limits.clone(),
-        committed: watch::Sender::new(committed),
+        committed,
         sign_now: Notify::new(),
         commit_waiters: AtomicU64::new(0),
         sessions_open: AtomicU64::new(0),
@@ -155,15 +182,29 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
         self.accept.abort();
         let _ = self.signer.await;
-        let mut node = self.shared.node();
-        if node.signature_due(u64::MAX) {
-            node.emit_signature(now_ms())?;
+        let shared = &self.shared;
+        if shared.consensus.status().is_primary && shared.node().unsigned_txs() > 0 {
+            let ticket = shared.node().queue_signature(now_ms())?;
+            if let Some(ticket) = ticket {
+                let ordered = crate::ordering::propose_unanswered(shared, ticket);
+                let _ = tokio::time::timeout(SHUTDOWN_WAIT, ordered).await;
+            }
         }
-        let committed = node.flush()?;
+        let last = shared.node().last_seqno();
+        let mut committed = shared.committed.subscribe();
+        let caught_up = committed.wait_for(|tx| tx.seqno >= last);
+        if tokio::time::timeout(SHUTDOWN_WAIT, caught_up).await.is_err() {
+            tracing::warn!(%last, "stopping before every transaction committed");
+        }
+        shared.consensus.shutdown().await;
+        let committed = shared.node.flush()?;
         tracing::info!(%committed, "node stopped");
         Ok(committed)
     }
 }
+
+/// Longest a stopping node waits for its last signature to commit.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 async fn accept_loop(
     listener: TcpListener,
@@ -237,31 +278,27 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             _ = interval.tick() => {}
             () = shared.sign_now.notified() => {}
         }
-        let pending = {
+        if !shared.consensus.status().is_primary {
+            continue;
+        }
+        let ticket = {
             let mut node = shared.node();
             let now = now_ms();
             let waited_for = shared.commit_waiters.load(Ordering::Acquire) > 0;
             if node.signature_due(now) || (waited_for && node.unsigned_txs() > 0) {
-                node.emit_signature(now)
-                    .inspect_err(|e| tracing::error!(error = %e, "signing failed"))?;
+                node.queue_signature(now)?
+            } else {
+                None
             }
-            node.begin_flush()
-                .inspect_err(|e| tracing::error!(error = %e, "ledger write failed"))?
         };
-        let Some(pending) = pending else { continue };
-        // The fsync runs without the node lock: transactions keep executing meanwhile.
-        let durable = tokio::task::spawn_blocking(move || pending.sync())
-            .await
-            .map_err(|e| Error::Task(format!("fsync: {e}")))?
-            .map_err(|e| Error::Node(coco_node::Error::Ledger(e)))
-            .inspect_err(|e| tracing::error!(error = %e, "ledger fsync failed"))?;
-        let committed = shared.node().complete_flush(durable)?;
-        shared.committed.send_if_modified(|current| {
-            let advanced = committed.seqno > current.seqno;
-            if advanced {
-                *current = committed;
-            }
-            advanced
-        });
+        if let Some(ticket) = ticket {
+            let shared = shared.clone();
+            // Proposed on its own task: the loop keeps its cadence while consensus orders.
+            tokio::spawn(async move {
+                if let Err(e) = crate::ordering::propose_unanswered(&shared, ticket).await {
+                    tracing::debug!(error = ?e, "signature not ordered");
+                }
+            });
+        }
     }
 }

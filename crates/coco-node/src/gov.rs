@@ -148,6 +148,22 @@ impl Node {
         Ok(GovReply { body, tx })
     }
 
+    /// Runs a signed governance request without ordering anything: the checks, the
+    /// constitution and the node's effects on a transaction that is then dropped. The host
+    /// calls this before it asks consensus for a seqno, so a refused request costs no entry.
+    ///
+    /// # Errors
+    /// As [`Self::governance`].
+    pub fn check_governance(&self, call: GovCall<'_>, body: &[u8]) -> Result<(), GovFailure> {
+        let mut tx = self.begin()?;
+        let request = coco_gov::verify_request(&mut tx, body, expected(call))?;
+        if let GovCall::RecoveryShare { member_id } = call {
+            return self.check_recovery_share(&mut tx, &request, member_id).map(drop);
+        }
+        let (_, effects) = self.execute_call(&mut tx, call, &request)?;
+        self.carry_out(&mut tx, &effects).map(drop)
+    }
+
     fn execute_call(
         &self,
         tx: &mut Tx,

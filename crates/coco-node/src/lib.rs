@@ -17,12 +17,20 @@ mod config;
 mod error;
 mod gov;
 mod identity;
+mod journal;
 mod node;
 mod receipt;
 mod recover;
 mod recovery;
 mod secrets;
 pub mod tables;
+
+/// Consensus, as the host starts it over this node (`coco-consensus`).
+pub mod consensus {
+    pub use coco_consensus::{
+        Consensus, ConsensusError, Peer, Proposal, Rpc, Settings, Status, Transport, TransportError,
+    };
+}
 
 pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};
 pub use audit::{AuditError, AuditReport, verify_ledger};
@@ -31,7 +39,8 @@ pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageC
 pub use error::{Error, Result};
 pub use gov::{GovCall, GovFailure, GovRead, GovReply};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};
-pub use node::{Commit, Metrics, Node, NodeState, ServiceStatus, SignatureRecord};
+pub use journal::{OnCommit, SharedNode};
+pub use node::{Commit, Metrics, Node, NodeState, ServiceStatus, SignatureRecord, Work};
 pub use receipt::{JsonReceipt, LeafComponents};
 pub use recover::SUBMITTED_SHARES;
 pub use recovery::{RECOVERY_AAD, RECOVERY_SHARES, WRAPPED_LEDGER_SECRET};

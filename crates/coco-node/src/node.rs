@@ -74,7 +74,24 @@ pub struct Node {
     /// The service's lifecycle state: users may transact only when Open. Governance opens
     /// it (`transition_service_to_open`); the ledger's `service.info` is the record.
     pub(crate) service_status: ServiceStatus,
+    /// Work waiting for consensus to give it a seqno, by ticket.
+    pub(crate) pending: BTreeMap<u64, Work>,
+    /// The next ticket.
+    pub(crate) next_ticket: u64,
+    /// Consensus configurations, by the seqno recording them (0: the initial one, kept
+    /// beside the ledger).
+    pub(crate) memberships: BTreeMap<Seqno, coco_consensus::Membership>,
+    /// What consensus committed (a majority holds it); `None` until consensus runs, when
+    /// this node alone decides (genesis, the start of a recovery, tests).
+    pub(crate) consensus_committed: Option<Seqno>,
+    /// The ticket of the signature waiting for its seqno, if any (one at a time).
+    pub(crate) signature_queued: Option<u64>,
 }
+
+/// Work that needs a seqno: run under the node lock when consensus appends it, with the
+/// TxId consensus chose; it should order exactly one transaction there (the node fills
+/// the slot with an empty entry if it orders none, e.g. after a conflict).
+pub type Work = Box<dyn FnOnce(&mut Node, TxId) + Send>;
 
 /// CCF's service states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -189,6 +206,11 @@ impl Node {
             service_cert_pem,
             node_cert_pem,
             service_status: ServiceStatus::Opening,
+            pending: BTreeMap::new(),
+            next_ticket: 1,
+            memberships: BTreeMap::new(),
+            consensus_committed: None,
+            signature_queued: None,
         }
     }
 

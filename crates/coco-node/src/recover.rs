@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use coco_crypto::{Aes256GcmKey, Share};
 use coco_gov::SignedRequest;
 use coco_kv::{Store, Tx};
-use coco_types::{Seqno, TxId};
+use coco_types::{Seqno, TxId, View};
 use serde_json::{Value, json};
 
 use crate::config::NodeConfig;
@@ -74,12 +74,17 @@ impl Node {
         let identity = Identity::generate(state_dir, sans, now_ms / 1000)?;
         let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
         let mut node = replay::replay(node)?;
-        node.start_recovery(now_ms)?;
+        node.start_recovery(now_ms, &config.network.listen_address.to_string())?;
         Ok(node)
     }
 
-    /// The recovery transaction, then a signature, made durable.
-    fn start_recovery(&mut self, now_ms: u64) -> Result<()> {
+    /// Drops what no signature covers, then orders the recovery transaction, a consensus
+    /// configuration of this node alone and a signature in a new view, made durable.
+    fn start_recovery(&mut self, now_ms: u64, address: &str) -> Result<()> {
+        let signed = *self.signatures.keys().next_back().expect("replay found a signature");
+        self.truncate_from(signed.next())?;
+        self.view = View(self.view.0 + 1);
+        self.flush()?;
         let valid_from = self.last_seqno().next();
         let secret = Aes256GcmKey::generate().map_err(crypto("ledger secret"))?;
         self.identity.ledger_secrets.rotate(valid_from, secret);
@@ -109,8 +114,15 @@ impl Node {
         };
         self.seal_or_undo(seqno, &write_set, false, false)?;
         self.service_status = ServiceStatus::Recovering;
+        let id = self.identity.node_id;
+        let peer = coco_consensus::Peer { address: address.to_owned() };
+        self.seal_membership(&coco_consensus::Membership {
+            configs: vec![std::iter::once(id).collect()],
+            nodes: std::iter::once((id, peer)).collect(),
+        })?;
         self.emit_signature(now_ms)?;
         self.flush()?;
+        self.bootstrap_consensus(address)?;
         let previous = info["recovery_count"].as_u64().unwrap_or_default();
         tracing::info!(committed = %self.committed, recovery = previous, "recovery started");
         self.check_invariants();
@@ -137,6 +149,41 @@ impl Node {
         request: &SignedRequest,
         member_id: &str,
     ) -> Result<GovReply, GovFailure> {
+        let (wrapped, share) = self.check_recovery_share(&mut tx, request, member_id)?;
+        tx.put(&map(SUBMITTED_SHARES), member_id.as_bytes(), share.to_bytes());
+        let shares = submitted_shares(&mut tx);
+        let submitted = shares.len();
+        let threshold = usize::from(wrapped.threshold);
+        let mut message =
+            format!("{submitted}/{threshold}: Recovery share successfully submitted.");
+        let at = if submitted < threshold {
+            let Commit::Ordered(at) = self.commit(tx)? else {
+                unreachable!("a share submission writes");
+            };
+            at
+        } else {
+            // The end of the recovery rebuilds the store: this transaction's snapshot is
+            // gone, and the shares it held are used (and cleared) there instead.
+            drop(tx);
+            message.push_str(" End of recovery procedure initiated.");
+            self.finish_recovery(&shares)?
+        };
+        let body = json!({
+            "message": message,
+            "submittedCount": submitted,
+            "recoveryThreshold": threshold,
+        });
+        Ok(GovReply { body: Some(body), tx: Some(at) })
+    }
+
+    /// The checks of a share submission: the service waits for shares, the member holds
+    /// one, and the payload is a share of the right split.
+    pub(crate) fn check_recovery_share(
+        &self,
+        tx: &mut Tx,
+        request: &SignedRequest,
+        member_id: &str,
+    ) -> Result<(WrappedSecret, Share), GovFailure> {
         if self.service_status != ServiceStatus::WaitingForRecoveryShares {
             return Err(GovFailure::Refused {
                 status: 403,
@@ -148,7 +195,7 @@ impl Node {
                 ),
             });
         }
-        let wrapped = WrappedSecret::read(&mut tx)?;
+        let wrapped = WrappedSecret::read(tx)?;
         if tx.get(&map(RECOVERY_SHARES), member_id.as_bytes()).is_none() {
             return Err(GovFailure::Refused {
                 status: 403,
@@ -157,32 +204,15 @@ impl Node {
             });
         }
         let share = parse_share(request, wrapped.threshold)?;
-        tx.put(&map(SUBMITTED_SHARES), member_id.as_bytes(), share.to_bytes());
-        let submitted = submitted_shares(&mut tx).len();
-        let Commit::Ordered(submitted_at) = self.commit(tx)? else {
-            unreachable!("a share submission writes");
-        };
-        let threshold = usize::from(wrapped.threshold);
-        let mut message =
-            format!("{submitted}/{threshold}: Recovery share successfully submitted.");
-        let mut at = submitted_at;
-        if submitted >= threshold {
-            at = self.finish_recovery()?;
-            message.push_str(" End of recovery procedure initiated.");
-        }
-        let body = json!({
-            "message": message,
-            "submittedCount": submitted,
-            "recoveryThreshold": threshold,
-        });
-        Ok(GovReply { body: Some(body), tx: Some(at) })
+        Ok((wrapped, share))
     }
 
-    /// Rebuilds the old secrets from the submitted shares, decrypts the whole ledger, and
-    /// commits the end of the recovery. If the shares do not rebuild the secrets, they are
-    /// cleared (committed) so members can submit again, and the error says so.
-    fn finish_recovery(&mut self) -> Result<TxId, GovFailure> {
-        let recovered = match self.recover_secrets() {
+    /// Rebuilds the old secrets from `shares`, decrypts the whole ledger, and commits the
+    /// end of the recovery, in one transaction. If the shares do not rebuild the secrets,
+    /// the submitted shares are cleared instead (committed) so members can submit again,
+    /// and the error says so.
+    fn finish_recovery(&mut self, shares: &[Vec<u8>]) -> Result<TxId, GovFailure> {
+        let recovered = match self.recover_secrets(shares) {
             Ok(recovered) => recovered,
             Err(e) => {
                 let mut tx = self.kv.begin();
@@ -221,10 +251,10 @@ impl Node {
 
     /// The old service's secrets from the submitted shares, merged in front of this
     /// service's own; and the old service's last secret.
-    fn recover_secrets(&self) -> Result<(LedgerSecrets, LedgerSecret)> {
+    fn recover_secrets(&self, shares: &[Vec<u8>]) -> Result<(LedgerSecrets, LedgerSecret)> {
         let mut tx = self.kv.begin();
         let wrapped = WrappedSecret::read(&mut tx).map_err(|e| Error::Recovery(e.to_string()))?;
-        let shares: Vec<Share> = submitted_shares(&mut tx)
+        let shares: Vec<Share> = shares
             .iter()
             .map(|bytes| Share::from_bytes(bytes))
             .collect::<std::result::Result<_, _>>()
@@ -327,7 +357,7 @@ impl Node {
 }
 
 /// The old service's last secret, wrapped for its recovery members.
-struct WrappedSecret {
+pub(crate) struct WrappedSecret {
     valid_from: Seqno,
     threshold: u8,
     secret: Vec<u8>,

@@ -19,3 +19,6 @@ pub const HISTORICAL_ENCRYPTED_LEDGER_SECRET: &str =
     "public:ccf.internal.historical_encrypted_ledger_secret";
 /// The serialised Merkle tree at a signature (singleton).
 pub const TREE: &str = "public:ccf.internal.tree";
+/// Coco's own: a consensus configuration (singleton JSON `{"configs", "nodes"}`). An entry
+/// writing it writes nothing else, so every node seals it identically.
+pub const CONSENSUS_MEMBERSHIP: &str = "public:coco.consensus.membership";

@@ -72,6 +72,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
     node.seal_or_undo(seqno, &write_set, false, false)?;
     node.emit_signature(now_ms)?;
     node.flush()?;
+    node.bootstrap_consensus(&config.network.listen_address.to_string())?;
     let node_id = node.identity.node_id;
     tracing::info!(%node_id, committed = %node.committed, "service created");
     node.check_invariants();

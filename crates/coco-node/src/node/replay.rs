@@ -16,42 +16,34 @@ use crate::tables;
 
 pub(crate) fn replay(mut node: Node) -> Result<Node> {
     node.tree.append(Digest::ZERO);
-    let mut last_view = View(0);
+    node.load_initial_membership()?;
+    let known_committed = node.ledger.committed_seqno().max(node.read_commit_marker());
     let entries: Vec<_> = node.ledger.entries(Seqno(1)).collect();
     for entry in entries {
         let (seqno, raw) = entry?;
         let read = read_entry(&node.identity.ledger_secrets, seqno, &raw)
             .map_err(|e| corrupt_at(&node.ledger, seqno, &e))?;
-        last_view = read.view;
-        apply_entry(&mut node, seqno, read)?;
+        node.view = read.view;
+        apply_entry(&mut node, seqno, read, known_committed)?;
     }
-    let Some((&signed, record)) = node.signatures.iter().next_back() else {
+    if node.signatures.is_empty() {
         return Err(Error::Corrupt {
             what: "ledger".to_owned(),
             reason: "no signature transaction: the service was never committed".to_owned(),
         });
-    };
-    node.committed = TxId { view: record.view, seqno: signed };
-    node.durable = node.last_seqno();
-    if node.last_seqno() > signed {
-        tracing::warn!(
-            from = signed.0 + 1,
-            to = node.last_seqno().0,
-            "dropping transactions no durable signature covers"
-        );
-        node.kv.rollback(signed)?;
-        node.ledger.truncate(signed)?;
-        node.tree.truncate(signed.0 + 1)?;
-        node.view_history.retain(|(_, first)| *first <= signed);
-        node.durable = signed;
     }
-    node.ledger.commit(signed)?;
-    node.kv.compact(signed)?;
+    node.durable = node.last_seqno();
+    // Only what this node knows consensus committed counts: a later signature may be on
+    // this node alone, and consensus may still truncate it.
+    if let Some((&signed, record)) = node.signatures.range(..=known_committed).next_back() {
+        node.committed = TxId { view: record.view, seqno: signed };
+        node.ledger.commit(signed)?;
+        node.kv.compact(signed)?;
+    }
+    node.txs_since_signature =
+        node.last_seqno().0 - node.signatures.keys().next_back().map_or(0, |s| s.0);
     node.load_service_status()?;
-    // A restart is a new view: transactions ordered from now on can never be confused
-    // with the dropped suffix (their IVs and TxIds differ).
-    node.view = View(last_view.0 + 1);
-    tracing::info!(committed = %node.committed, view = %node.view, "ledger replayed");
+    tracing::info!(committed = %node.committed, last = %node.last_seqno(), "ledger replayed");
     node.check_invariants();
     Ok(node)
 }
@@ -104,22 +96,60 @@ pub(crate) fn corrupt_at(ledger: &Ledger, seqno: Seqno, error: &Error) -> Error 
     }
 }
 
-fn apply_entry(node: &mut Node, seqno: Seqno, read: ReadEntry) -> Result<()> {
+/// Applies an entry read back from the ledger: KV, Merkle leaf, views, signatures and
+/// configurations. The KV history is compacted at signatures up to `compact_bound`.
+fn apply_entry(node: &mut Node, seqno: Seqno, read: ReadEntry, compact_bound: Seqno) -> Result<()> {
     let ReadEntry { view, write_set, leaf } = read;
     node.kv.apply(seqno, &write_set)?;
     node.tree.append(leaf);
     if node.view_history.last().is_none_or(|(last, _)| *last != view) {
         node.view_history.push((view, seqno));
     }
+    if let Some(membership) = membership_of(&write_set)? {
+        node.memberships.insert(seqno, membership);
+    }
     if let Some(record) = signature_of(&write_set, view)? {
-        // Everything up to an earlier signature on disk is never rolled back: keep the
+        // Everything up to an earlier committed signature is never rolled back: keep the
         // undo history bounded however long the ledger is.
-        if let Some((&previous, _)) = node.signatures.iter().next_back() {
+        if let Some((&previous, _)) = node.signatures.range(..=compact_bound).next_back() {
             node.kv.compact(previous)?;
         }
         node.signatures.insert(seqno, record);
     }
     Ok(())
+}
+
+/// A backup appends a primary's entry it has read and checked: stored unchanged, then
+/// applied like a replayed one.
+pub(crate) fn apply_read_entry(
+    node: &mut Node,
+    seqno: Seqno,
+    read: ReadEntry,
+    raw: &[u8],
+) -> Result<()> {
+    let is_signature = signature_of(&read.write_set, read.view)?.is_some();
+    let changes_service = read.write_set.get(&map(tables::SERVICE_INFO)).is_some();
+    node.ledger.append(seqno, raw, is_signature)?;
+    let bound = node.committed.seqno;
+    apply_entry(node, seqno, read, bound)?;
+    node.metrics.txs_committed_locally += 1;
+    node.txs_since_signature = if is_signature { 0 } else { node.txs_since_signature + 1 };
+    if changes_service {
+        node.load_service_status()?;
+    }
+    Ok(())
+}
+
+/// The consensus configuration an entry records, if any.
+fn membership_of(write_set: &WriteSet) -> Result<Option<coco_consensus::Membership>> {
+    let Some(writes) = write_set.get(&map(tables::CONSENSUS_MEMBERSHIP)) else {
+        return Ok(None);
+    };
+    let Some(json) = writes.writes().get(tables::SINGLETON_KEY) else { return Ok(None) };
+    serde_json::from_slice(json).map(Some).map_err(|e| Error::Corrupt {
+        what: "consensus configuration".to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The signature a write set carries, if it is a signature transaction.

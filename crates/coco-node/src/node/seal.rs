@@ -135,14 +135,54 @@ impl Node {
             self.durable = durable;
             self.metrics.flushes += 1;
         }
-        let newest = self.signatures.range(..=self.durable).next_back();
+        self.advance_commit()
+    }
+
+    /// Moves the commit point to the last signature that is durable here and, once
+    /// consensus runs, committed by it (held by a majority).
+    pub(crate) fn advance_commit(&mut self) -> Result<TxId> {
+        let bound = match self.consensus_committed {
+            Some(committed) => committed.min(self.durable),
+            None => self.durable,
+        };
+        let newest = self.signatures.range(..=bound).next_back();
         if let Some((&seqno, record)) = newest
             && seqno > self.committed.seqno
         {
             self.committed = TxId { view: record.view, seqno };
             self.ledger.commit(seqno)?;
             self.kv.compact(seqno)?;
+            self.save_commit_marker();
         }
         Ok(self.committed)
+    }
+
+    /// Orders a transaction with no writes at the next seqno: a new primary's first entry,
+    /// or a slot whose work ordered nothing (a conflict, a refused request).
+    pub(crate) fn seal_empty(&mut self) -> Result<TxId> {
+        let seqno = self.last_seqno().next();
+        self.kv.apply(seqno, &WriteSet::default())?;
+        self.seal_or_undo(seqno, &WriteSet::default(), false, false)
+    }
+
+    /// Orders a change of consensus configuration: an entry holding only the
+    /// configuration, so every node seals the same bytes from the same configuration.
+    pub(crate) fn seal_membership(
+        &mut self,
+        membership: &coco_consensus::Membership,
+    ) -> Result<TxId> {
+        let mut tx = self.kv.begin();
+        let json = serde_json::to_vec(membership).expect("a configuration serialises");
+        tx.put(
+            &super::signature::map(crate::tables::CONSENSUS_MEMBERSHIP),
+            crate::tables::SINGLETON_KEY,
+            json,
+        );
+        let CommitOutcome::Written { seqno, write_set } = self.kv.commit(tx)? else {
+            unreachable!("a configuration entry writes");
+        };
+        let txid = self.seal_or_undo(seqno, &write_set, false, false)?;
+        self.memberships.insert(seqno, membership.clone());
+        Ok(txid)
     }
 }

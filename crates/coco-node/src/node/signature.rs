@@ -51,6 +51,26 @@ impl Node {
             || (unsigned > 0 && elapsed >= self.limits.sig_ms_interval)
     }
 
+    /// Queues a signature transaction for the next seqno consensus gives this node (the
+    /// primary); `None` if one is already queued.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backpressure`] as for any submission.
+    pub fn queue_signature(&mut self, now_ms: u64) -> Result<Option<u64>> {
+        if self.signature_queued.is_some() {
+            return Ok(None);
+        }
+        let work: super::Work = Box::new(move |node: &mut Self, _at| {
+            node.signature_queued = None;
+            if let Err(e) = node.emit_signature(now_ms) {
+                tracing::error!(error = %e, "signing failed");
+            }
+        });
+        let ticket = self.submit(work)?;
+        self.signature_queued = Some(ticket);
+        Ok(Some(ticket))
+    }
+
     /// Transactions ordered since the last signature (none of them can commit yet).
     #[must_use]
     pub fn unsigned_txs(&self) -> u64 {

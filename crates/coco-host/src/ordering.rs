@@ -1,0 +1,92 @@
+//! Getting a seqno from consensus: work is queued on the node under a ticket, the ticket
+//! is proposed, and the work runs when consensus appends it. The reply comes from the
+//! work itself, as soon as it ran (before replication); if consensus gives up on the
+//! ticket first (this node is not the primary, or stopped), the ticket is forgotten.
+
+use axum::http::StatusCode;
+use coco_node::Node;
+use coco_node::consensus::ConsensusError;
+use coco_types::TxId;
+use tokio::sync::oneshot;
+
+use crate::api_error::ApiError;
+use crate::server::Shared;
+
+/// Runs `work` at the seqno consensus gives it and returns what it sent back.
+pub(crate) async fn order<T: Send + 'static>(
+    shared: &Shared,
+    work: impl FnOnce(&mut Node, TxId) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (sender, mut receiver) = oneshot::channel();
+    let boxed: coco_node::Work = Box::new(move |node, at| {
+        // The requester may have gone (a closed connection): the work still ran.
+        let _ = sender.send(work(node, at));
+    });
+    let ticket = shared.node().submit(boxed).map_err(|e| ApiError::from_node(&e))?;
+    propose_and_wait(shared, ticket, &mut receiver).await
+}
+
+/// Proposes an already submitted `ticket` and waits for its work's reply.
+pub(crate) async fn propose_and_wait<T>(
+    shared: &Shared,
+    ticket: u64,
+    receiver: &mut oneshot::Receiver<T>,
+) -> Result<T, ApiError> {
+    let proposal = match shared.consensus.propose(ticket).await {
+        Ok(proposal) => proposal,
+        Err(e) => {
+            shared.node().forget(ticket);
+            return Err(consensus_error(&e));
+        }
+    };
+    let committed = proposal.committed();
+    tokio::pin!(committed);
+    tokio::select! {
+        biased;
+        reply = &mut *receiver => reply.map_err(|_| dropped()),
+        outcome = &mut committed => match outcome {
+            Ok(_) => (&mut *receiver).await.map_err(|_| dropped()),
+            Err(e) => {
+                shared.node().forget(ticket);
+                Err(consensus_error(&e))
+            }
+        },
+    }
+}
+
+/// Proposes an already submitted `ticket` whose work replies to no one (a signature), and
+/// waits until consensus committed it or gave up on it.
+pub(crate) async fn propose_unanswered(shared: &Shared, ticket: u64) -> Result<(), ApiError> {
+    let outcome = match shared.consensus.propose(ticket).await {
+        Ok(proposal) => proposal.committed().await.map(drop),
+        Err(e) => Err(e),
+    };
+    outcome.map_err(|e| {
+        shared.node().forget(ticket);
+        consensus_error(&e)
+    })
+}
+
+fn dropped() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the transaction was dropped before it was ordered; retry",
+    )
+}
+
+/// A consensus refusal as an HTTP error.
+pub(crate) fn consensus_error(error: &ConsensusError) -> ApiError {
+    match error {
+        ConsensusError::NotPrimary { .. } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotPrimary", error.to_string())
+                .retry_after(1)
+        }
+        ConsensusError::Settings(_)
+        | ConsensusError::Membership(_)
+        | ConsensusError::Stopped(_) => {
+            tracing::error!(error = %error, "consensus refused a proposal");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", error.to_string())
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The node as consensus's journal: its ledger is the Raft log.
+//!
+//! On the primary, work waits under a ticket until consensus appends the ticket at a seqno;
+//! the work then runs under the node lock and orders its transaction exactly there
+//! (optimistic concurrency is checked at that moment, so a conflict leaves an empty entry
+//! and the client retries). On a backup, the primary's sealed bytes are checked (commit
+//! evidence, seqno, view), applied to the KV and appended unchanged, so committed chunks
+//! are byte-identical everywhere. Truncation rolls all of it back; consensus's commit point
+//! bounds the node's (a signature must also be durable and committed).
+//!
+//! Beside the ledger, the state directory holds the node's vote and the configuration at
+//! seqno 0 (Raft's first entry, which is not a ledger entry).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use coco_consensus::{
+    Committed, Flush, Journal, JournalEntry, JournalError, JournalPayload, Membership, Vote,
+};
+use coco_types::{Seqno, TxId, View};
+
+use crate::error::{Error, Result};
+use crate::identity::write_private;
+use crate::node::{Node, Work, replay};
+
+/// The vote, JSON.
+const VOTE_FILE: &str = "consensus_vote.json";
+/// The configuration at seqno 0, JSON.
+const INITIAL_MEMBERSHIP_FILE: &str = "consensus_membership.json";
+/// The last committed seqno this node saw, a hint for restarts (never above the truth).
+const COMMIT_MARKER_FILE: &str = "committed_seqno";
+
+/// Called with the new commit point whenever it advances.
+pub type OnCommit = Arc<dyn Fn(TxId) + Send + Sync>;
+
+/// The node behind its lock, shared by the host and consensus.
+#[derive(Clone)]
+pub struct SharedNode {
+    node: Arc<Mutex<Node>>,
+    on_commit: OnCommit,
+}
+
+impl SharedNode {
+    /// Shares `node`; `on_commit` hears of every advance of the commit point.
+    #[must_use]
+    pub fn new(node: Node, on_commit: OnCommit) -> Self {
+        Self { node: Arc::new(Mutex::new(node)), on_commit }
+    }
+
+    /// Locks the node. A poisoned lock means a mutation panicked, which breaks the node's
+    /// invariants: crashing is the only safe answer.
+    ///
+    /// # Panics
+    /// If a previous holder panicked.
+    pub fn lock(&self) -> MutexGuard<'_, Node> {
+        self.node.lock().expect("node lock poisoned: a mutation panicked")
+    }
+
+    /// Makes appended entries durable (one fsync for everything appended so far, outside
+    /// the lock), then advances the commit point.
+    ///
+    /// # Errors
+    /// Ledger failures.
+    pub fn flush(&self) -> Result<TxId> {
+        let pending = self.lock().begin_flush()?;
+        let before = self.lock().committed();
+        let committed = match pending {
+            Some(pending) => {
+                let durable = pending.sync()?;
+                self.lock().complete_flush(durable)?
+            }
+            None => self.lock().advance_commit()?,
+        };
+        if committed.seqno > before.seqno {
+            (self.on_commit)(committed);
+        }
+        Ok(committed)
+    }
+}
+
+fn journal_error(what: &str) -> impl FnOnce(Error) -> JournalError + '_ {
+    move |e| JournalError::new(what, e)
+}
+
+impl Journal for SharedNode {
+    fn append(&self, entries: Vec<JournalEntry>) -> Result<Flush, JournalError> {
+        {
+            let mut node = self.lock();
+            for entry in entries {
+                node.append_entry(entry).map_err(journal_error("appending"))?;
+            }
+        }
+        let shared = self.clone();
+        Ok(Box::new(move || shared.flush().map(drop).map_err(journal_error("flushing"))))
+    }
+
+    fn truncate(&self, from: Seqno) -> Result<(), JournalError> {
+        self.lock().truncate_from(from).map_err(journal_error("truncating"))
+    }
+
+    fn purge(&self, _upto: TxId) -> Result<(), JournalError> {
+        // Chunks are kept until snapshots exist to replace them.
+        Ok(())
+    }
+
+    fn read(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError> {
+        self.lock().read_entries(from, to).map_err(journal_error("reading"))
+    }
+
+    fn bounds(&self) -> Result<(Option<TxId>, Option<TxId>), JournalError> {
+        let node = self.lock();
+        let last = node.last_seqno();
+        let last = match node.view_of(last) {
+            Some(view) => Some(TxId { view, seqno: last }),
+            None => node.memberships.contains_key(&Seqno(0)).then(TxId::default),
+        };
+        Ok((None, last))
+    }
+
+    fn save_vote(&self, vote: &Vote) -> Result<(), JournalError> {
+        let node = self.lock();
+        let json = serde_json::to_string(vote).expect("a vote serialises");
+        write_private(&node.identity.state_dir.join(VOTE_FILE), &json)
+            .map_err(journal_error("saving the vote"))
+    }
+
+    fn read_vote(&self) -> Result<Option<Vote>, JournalError> {
+        let path = self.lock().identity.state_dir.join(VOTE_FILE);
+        let vote: Option<Vote> = read_json(&path).map_err(journal_error("reading the vote"))?;
+        // A restarted node never resumes as primary of its old view: entries it had
+        // acknowledged but not made durable may be gone, and their TxIds must not be
+        // reused. Reading the vote as not granted makes it win a new view first (what it
+        // voted for stays binding, so Raft's safety is unchanged).
+        Ok(vote.map(|vote| Vote { committed: false, ..vote }))
+    }
+
+    fn commit(&self, upto: TxId) -> Result<(), JournalError> {
+        let (before, after) = {
+            let mut node = self.lock();
+            let before = node.committed();
+            node.consensus_committed =
+                Some(node.consensus_committed.unwrap_or_default().max(upto.seqno));
+            (before, node.advance_commit().map_err(journal_error("committing"))?)
+        };
+        if after.seqno > before.seqno {
+            (self.on_commit)(after);
+        }
+        Ok(())
+    }
+
+    fn committed(&self) -> Result<Committed, JournalError> {
+        let node = self.lock();
+        let committed = node.committed();
+        let upto = (committed.seqno.0 > 0).then_some(committed);
+        let membership =
+            node.memberships.range(..=committed.seqno).next_back().map(|(seqno, membership)| {
+                let view = node.view_of(*seqno).unwrap_or_default();
+                (TxId { view, seqno: *seqno }, membership.clone())
+            });
+        Ok(Committed { upto: upto.or(membership.as_ref().map(|(tx, _)| *tx)), membership })
+    }
+}
+
+impl Node {
+    /// Queues `work` for a seqno; returns its ticket, for [`coco_consensus::Consensus::propose`].
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`] when too many transactions wait for a signature or a seqno.
+    pub fn submit(&mut self, work: Work) -> Result<u64> {
+        let pending = self.last_seqno().0 - self.committed.seqno.0 + self.pending.len() as u64;
+        if pending >= self.limits.pending_txs_max {
+            return Err(Error::Backpressure { pending, limit: self.limits.pending_txs_max });
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending.insert(ticket, work);
+        Ok(ticket)
+    }
+
+    /// Drops the work of a ticket consensus will never append (this node is not primary).
+    pub fn forget(&mut self, ticket: u64) {
+        self.pending.remove(&ticket);
+        if self.signature_queued == Some(ticket) {
+            self.signature_queued = None;
+        }
+    }
+
+    fn append_entry(&mut self, entry: JournalEntry) -> Result<()> {
+        let JournalEntry { tx, payload } = entry;
+        if tx.seqno == Seqno(0) {
+            let JournalPayload::Membership(membership) = payload else {
+                return Err(corrupt("seqno 0 must be the initial configuration"));
+            };
+            return self.save_initial_membership(membership);
+        }
+        if tx.seqno != self.last_seqno().next() {
+            return Err(corrupt(&format!("entry {tx} does not follow {}", self.last_seqno())));
+        }
+        match payload {
+            JournalPayload::Local(ticket) => {
+                let work = self.pending.remove(&ticket).ok_or_else(|| {
+                    corrupt(&format!("ticket {ticket} is unknown: it was never submitted here"))
+                })?;
+                self.view = tx.view;
+                work(self, tx);
+                if self.last_seqno() < tx.seqno {
+                    self.seal_empty()?;
+                }
+            }
+            JournalPayload::Blank => {
+                self.view = tx.view;
+                self.seal_empty()?;
+            }
+            JournalPayload::Membership(membership) => {
+                self.view = tx.view;
+                self.seal_membership(&membership)?;
+            }
+            JournalPayload::Sealed(raw) => self.apply_sealed(tx, &raw)?,
+        }
+        assert_eq!(self.last_seqno(), tx.seqno, "each entry orders exactly one seqno");
+        Ok(())
+    }
+
+    /// A backup appends the primary's entry: checked, applied, stored unchanged.
+    fn apply_sealed(&mut self, tx: TxId, raw: &[u8]) -> Result<()> {
+        let read = replay::read_entry(&self.identity.ledger_secrets, tx.seqno, raw)?;
+        if read.view != tx.view {
+            return Err(corrupt(&format!("entry {tx} is sealed in view {}", read.view)));
+        }
+        self.view = tx.view;
+        replay::apply_read_entry(self, tx.seqno, read, raw)
+    }
+
+    /// Rolls back every entry at and after `from` (consensus truncates an uncommitted
+    /// suffix a new primary does not have).
+    pub(crate) fn truncate_from(&mut self, from: Seqno) -> Result<()> {
+        let to = Seqno(from.0.saturating_sub(1));
+        if to >= self.last_seqno() {
+            return Ok(());
+        }
+        assert!(to >= self.committed.seqno, "consensus never truncates committed entries");
+        tracing::warn!(from = from.0, to = self.last_seqno().0, "rolling back a truncated suffix");
+        self.kv.rollback(to)?;
+        self.ledger.truncate(to)?;
+        self.tree.truncate(to.0 + 1)?;
+        self.signatures.retain(|seqno, _| *seqno <= to);
+        self.view_history.retain(|(_, first)| *first <= to);
+        self.memberships.retain(|seqno, _| *seqno <= to);
+        self.durable = self.durable.min(to);
+        self.txs_since_signature = 0;
+        self.check_invariants();
+        Ok(())
+    }
+
+    fn read_entries(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>> {
+        let mut entries = Vec::new();
+        for seqno in from.0..to.0 {
+            let seqno = Seqno(seqno);
+            let view = if seqno == Seqno(0) {
+                View(0)
+            } else {
+                self.view_of(seqno).ok_or(Error::UnknownSeqno(seqno))?
+            };
+            let payload = match self.memberships.get(&seqno) {
+                Some(membership) => JournalPayload::Membership(membership.clone()),
+                None => JournalPayload::Sealed(self.ledger.read_entry(seqno)?),
+            };
+            entries.push(JournalEntry { tx: TxId { view, seqno }, payload });
+        }
+        Ok(entries)
+    }
+
+    fn save_initial_membership(&mut self, membership: Membership) -> Result<()> {
+        let json = serde_json::to_string(&membership).expect("a configuration serialises");
+        write_private(&self.identity.state_dir.join(INITIAL_MEMBERSHIP_FILE), &json)?;
+        self.memberships.insert(Seqno(0), membership);
+        Ok(())
+    }
+
+    /// Records the commit point for the next start. Written by rename without an fsync: a
+    /// crash may leave an older value (or none), never a later one, which is safe — the
+    /// node then learns the rest from consensus again.
+    pub(crate) fn save_commit_marker(&self) {
+        let path = self.identity.state_dir.join(COMMIT_MARKER_FILE);
+        let tmp = path.with_extension("tmp");
+        let write = std::fs::write(&tmp, self.committed.seqno.0.to_string())
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = write {
+            tracing::warn!(error = %e, path = %path.display(), "cannot record the commit point");
+        }
+    }
+
+    /// The commit point recorded by [`Self::save_commit_marker`] (0 if none or unreadable).
+    pub(crate) fn read_commit_marker(&self) -> Seqno {
+        let path = self.identity.state_dir.join(COMMIT_MARKER_FILE);
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        Seqno(text.trim().parse().unwrap_or(0))
+    }
+
+    /// Loads the configuration at seqno 0, if this node has one.
+    pub(crate) fn load_initial_membership(&mut self) -> Result<()> {
+        let path = self.identity.state_dir.join(INITIAL_MEMBERSHIP_FILE);
+        if let Some(membership) = read_json(&path)? {
+            self.memberships.insert(Seqno(0), membership);
+        }
+        Ok(())
+    }
+
+    /// Starts consensus state for a service this node creates alone: it is the only voter,
+    /// and it was the primary of the view its first entries were written in.
+    pub(crate) fn bootstrap_consensus(&mut self, address: &str) -> Result<()> {
+        let id = self.identity.node_id;
+        let peer = coco_consensus::Peer { address: address.to_owned() };
+        let membership = Membership {
+            configs: vec![std::iter::once(id).collect()],
+            nodes: std::iter::once((id, peer)).collect(),
+        };
+        self.save_initial_membership(membership)?;
+        let vote = Vote { view: self.view, node: Some(id), committed: true };
+        let json = serde_json::to_string(&vote).expect("a vote serialises");
+        write_private(&self.identity.state_dir.join(VOTE_FILE), &json)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Corrupt {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io { path: path.to_owned(), source }),
+    }
+}
+
+fn corrupt(reason: &str) -> Error {
+    Error::Corrupt { what: "consensus entry".to_owned(), reason: reason.to_owned() }
+}
