@@ -56,9 +56,13 @@ enum Command {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
+
+/// Coco at `info`; openraft at `warn`, but its note that a proposer stopped listening is
+/// silenced: Coco answers a transaction when it is ordered, so nobody waits for that reply.
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn,openraft::raft::responder=error";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,7 +7,9 @@ use coco_types::{Seqno, TxId};
 
 use crate::types::{JournalEntry, Membership, Vote};
 
-/// Durability work returned by [`Journal::append`], run off the async threads (an fsync).
+/// The work that makes appended entries count as held, returned by [`Journal::append`]
+/// and run before consensus takes its next write: it must be quick (hand an `fsync` to a
+/// thread of its own rather than wait for it).
 pub type Flush = Box<dyn FnOnce() -> Result<(), JournalError> + Send>;
 
 /// The node side of consensus.
@@ -19,7 +21,9 @@ pub trait Journal: Send + Sync + 'static {
     /// Appends `entries`, in order, right after the last entry held (Raft truncates a
     /// conflicting suffix first). A [`crate::JournalPayload::Local`] entry executes the
     /// ticketed transaction at that position; a sealed one is checked and applied. The
-    /// entries are visible at once; they are durable once the returned work has run.
+    /// entries are visible at once; consensus counts them as held by this node once the
+    /// returned work has run (the node decides how durable that is: Coco's node hands them
+    /// to the OS first and makes its own commit point wait for the `fdatasync`).
     ///
     /// # Errors
     /// A malformed entry or a storage failure: consensus stops this node.

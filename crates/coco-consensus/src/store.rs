@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 
 use coco_types::{NodeId, Seqno, TxId};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
@@ -15,38 +15,26 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership,
 };
 
-use crate::journal::{Flush, Journal, JournalError};
+use crate::journal::{Journal, JournalError};
 use crate::types::{Peer, TypeConfig, from_journal, log_id_of, to_journal, tx_of};
 
 type Entry = openraft::Entry<TypeConfig>;
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
-/// The Raft log store: the journal's entries, with durability on a flusher thread.
+/// The Raft log store: the journal's entries.
 pub(crate) struct LogStore<J> {
     journal: Arc<J>,
-    flusher: mpsc::Sender<(Flush, LogFlushed<TypeConfig>)>,
 }
 
 impl<J: Journal> LogStore<J> {
     pub(crate) fn new(journal: Arc<J>) -> Self {
-        let (flusher, jobs) = mpsc::channel::<(Flush, LogFlushed<TypeConfig>)>();
-        // One thread runs the flushes in append order, so callbacks never overtake.
-        std::thread::Builder::new()
-            .name("coco-raft-flush".into())
-            .spawn(move || {
-                for (flush, callback) in jobs {
-                    let result = flush().map_err(|e| std::io::Error::other(e.to_string()));
-                    callback.log_io_completed(result);
-                }
-            })
-            .expect("the flusher thread starts");
-        Self { journal, flusher }
+        Self { journal }
     }
 }
 
 impl<J> Clone for LogStore<J> {
     fn clone(&self) -> Self {
-        Self { journal: self.journal.clone(), flusher: self.flusher.clone() }
+        Self { journal: self.journal.clone() }
     }
 }
 
@@ -117,9 +105,11 @@ impl<J: Journal> RaftLogStorage<TypeConfig> for LogStore<J> {
     {
         let entries: Vec<_> = entries.into_iter().map(to_journal).collect();
         let flush = self.journal.append(entries).map_err(|e| write_error(&e))?;
-        self.flusher.send((flush, callback)).map_err(|_| {
-            write_error(&JournalError::new("flushing the log", "the flusher thread stopped"))
-        })
+        // openraft 0.9 waits for this callback before it takes the next write, so the
+        // journal's work must be quick (Coco's hands the fsync to its own thread).
+        let result = flush().map_err(|e| std::io::Error::other(e.to_string()));
+        callback.log_io_completed(result);
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<()> {

@@ -1,23 +1,133 @@
-//! Node-to-node channels. A one-node service calls no peer; until mutual-TLS channels
-//! between nodes land, a call to a peer fails as unreachable, which consensus retries.
+//! Node-to-node channels: consensus calls travel as HTTP/2 POSTs to
+//! `/node/consensus/{rpc}` on the peer's TLS port, with mutual TLS between node
+//! certificates. The caller trusts only the service certificate (the peer's node
+//! certificate is endorsed by it); the callee checks the caller's certificate is endorsed
+//! by the service and names a node of its configuration.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use coco_crypto::Certificate;
 use coco_node::consensus::{Peer, Rpc, Transport, TransportError};
 use coco_types::NodeId;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
-/// The transport of a node that has no peers yet.
-pub(crate) struct NoPeers;
+use crate::error::{Error, Result};
 
-impl Transport for NoPeers {
+/// Largest consensus message accepted or sent (a batch of entries).
+pub(crate) const MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Longest a call may take before the peer counts as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Mutual-TLS HTTP/2 connections to the other nodes, one per peer, reopened on failure.
+pub(crate) struct PeerTransport {
+    connector: TlsConnector,
+    connections: Mutex<BTreeMap<NodeId, SendRequest<Body>>>,
+}
+
+impl PeerTransport {
+    /// A transport presenting `cert_der`/`key_der` (this node) and trusting only the
+    /// service certificate.
+    pub(crate) fn new(
+        service_cert: &Certificate,
+        cert_der: Vec<u8>,
+        key_der: Vec<u8>,
+    ) -> Result<Self> {
+        crate::tls::install_crypto_provider();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(service_cert.der().to_vec()))
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![CertificateDer::from(cert_der)], key)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Self { connector: TlsConnector::from(Arc::new(config)), connections: Mutex::default() })
+    }
+
+    async fn connect(
+        &self,
+        target: NodeId,
+        address: &str,
+    ) -> std::result::Result<SendRequest<Body>, String> {
+        let cached = self.connections.lock().expect("never poisoned").get(&target).cloned();
+        if let Some(sender) = cached.filter(|sender| !sender.is_closed()) {
+            return Ok(sender);
+        }
+        let (host, _) = address.rsplit_once(':').ok_or("address has no port")?;
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let tls = self.connector.connect(name, stream).await.map_err(|e| e.to_string())?;
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "node-to-node connection ended");
+            }
+        });
+        self.connections.lock().expect("never poisoned").insert(target, sender.clone());
+        Ok(sender)
+    }
+
+    async fn send(
+        &self,
+        target: NodeId,
+        address: &str,
+        rpc: Rpc,
+        body: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, TransportError> {
+        let unreachable = |reason: String| TransportError::Unreachable { node: target, reason };
+        let mut sender = self.connect(target, address).await.map_err(unreachable)?;
+        let request =
+            hyper::Request::post(format!("https://{address}/node/consensus/{}", rpc.as_str()))
+                .header("content-type", "application/cbor")
+                .body(Body::from(body))
+                .map_err(|e| TransportError::Failed { node: target, reason: e.to_string() })?;
+        let response = sender.send_request(request).await.map_err(|e| {
+            self.connections.lock().expect("never poisoned").remove(&target);
+            unreachable(e.to_string())
+        })?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(Body::new(response.into_body()), MESSAGE_BYTES_MAX)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !status.is_success() {
+            let reason = format!("{status}: {}", String::from_utf8_lossy(&bytes));
+            return Err(TransportError::Failed { node: target, reason });
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+impl Transport for PeerTransport {
     async fn call(
         &self,
         target: NodeId,
-        _peer: &Peer,
-        _rpc: Rpc,
-        _body: Vec<u8>,
-    ) -> Result<Vec<u8>, TransportError> {
-        Err(TransportError::Unreachable {
-            node: target,
-            reason: "node-to-node channels are not configured on this node".to_owned(),
-        })
+        peer: &Peer,
+        rpc: Rpc,
+        body: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, TransportError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.send(target, &peer.address, rpc, body)).await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                self.connections.lock().expect("never poisoned").remove(&target);
+                Err(TransportError::Unreachable { node: target, reason: "timed out".to_owned() })
+            }
+        }
     }
 }

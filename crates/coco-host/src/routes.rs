@@ -32,6 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/node/commit", get(node_commit))
         .route("/node/tx", get(node_tx))
         .route("/node/metrics", get(node_metrics))
+        .route("/node/consensus/{rpc}", axum::routing::post(consensus_call))
         .route("/app/receipt", get(app_receipt))
         .route("/app/receipt/cose", get(app_cose_receipt))
         .route("/app/tx", get(node_tx))
@@ -60,6 +61,58 @@ async fn method_not_allowed(request: Request) -> ApiError {
 async fn node_state(State(shared): AppState) -> Response {
     let state = shared.node().state();
     json_ok(&serde_json::to_value(state).expect("node state serialises"))
+}
+
+/// A consensus call from another node (mutual TLS, see `peers.rs`).
+async fn consensus_call(
+    State(shared): AppState,
+    axum::extract::Path(rpc): axum::extract::Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let rpc = coco_node::consensus::Rpc::from_name(&rpc).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", format!("no consensus call {rpc}"))
+    })?;
+    let peer = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
+    authorize_node(&shared, peer.as_deref())?;
+    let body =
+        axum::body::to_bytes(request.into_body(), crate::peers::MESSAGE_BYTES_MAX).await.map_err(
+            |e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", e.to_string()),
+        )?;
+    let reply = shared
+        .consensus
+        .handle(rpc, &body)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", e))?;
+    Ok((StatusCode::OK, [("content-type", "application/cbor")], reply).into_response())
+}
+
+/// Admits a node-to-node call: the caller's certificate is a node certificate endorsed by
+/// this service, and names a node of the configuration (a node with no configuration
+/// yet, a joiner, admits any node of the service: the primary feeding it).
+fn authorize_node(shared: &Shared, peer: Option<&[u8]>) -> Result<(), ApiError> {
+    let refused =
+        |code: &'static str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
+    let der = peer.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "NodeCertificateRequired",
+            "present a node certificate",
+        )
+    })?;
+    let cert = coco_crypto::Certificate::from_der(der)
+        .map_err(|e| refused("NodeNotEndorsed", format!("unusable certificate: {e}")))?;
+    cert.is_signed_by(&shared.service_cert).map_err(|_| {
+        refused("NodeNotEndorsed", "the certificate is not endorsed by this service".into())
+    })?;
+    let id = coco_types::NodeId(coco_crypto::sha256(&cert.public_key_spki_der()));
+    let membership = shared.consensus.status().membership;
+    if !membership.nodes.is_empty() && !membership.nodes.contains_key(&id) {
+        return Err(refused(
+            "NodeNotInConfiguration",
+            format!("node {id} is not in the configuration"),
+        ));
+    }
+    Ok(())
 }
 
 async fn node_version() -> Response {

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     node: SharedNode,
     /// Orders transactions (this node's Raft).
     pub(crate) consensus: Consensus,
+    /// The service certificate, which endorses every node of the service.
+    pub(crate) service_cert: coco_crypto::Certificate,
     pub(crate) app: Box<dyn App>,
     pub(crate) limits: Limits,
     /// The last committed TxId, for commit-blocking requests.
@@ -97,7 +99,14 @@ async fn serve(
     app: Box<dyn App>,
     open: fn(&NodeConfig, u64) -> coco_node::Result<Node>,
 ) -> Result<RunningNode> {
-    let config_copy = config.clone();
+    // Bound first, so the configuration a new service records has the real address.
+    let listener = TcpListener::bind(config.network.listen_address).await.map_err(|source| {
+        Error::Io { what: format!("bind {}", config.network.listen_address), source }
+    })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| Error::Io { what: "local_addr".into(), source })?;
+    let mut config_copy = config.clone();
+    config_copy.network.listen_address = local_addr;
     let node = tokio::task::spawn_blocking(move || open(&config_copy, now_ms()))
         .await
         .map_err(|e| Error::Task(format!("node start-up: {e}")))??;
@@ -106,12 +115,11 @@ async fn serve(
     let key_der = coco_crypto::SigningKey::from_pkcs8_pem(&node.node_key_pem())
         .map(|key| key.to_pkcs8_der().to_vec())
         .map_err(|e| Error::Tls(e.to_string()))?;
-    let tls = crate::tls::server_config(node.node_cert().der().to_vec(), key_der)?;
-    let listener = TcpListener::bind(config.network.listen_address).await.map_err(|source| {
-        Error::Io { what: format!("bind {}", config.network.listen_address), source }
-    })?;
-    let local_addr =
-        listener.local_addr().map_err(|source| Error::Io { what: "local_addr".into(), source })?;
+    let cert_der = node.node_cert().der().to_vec();
+    let tls = crate::tls::server_config(cert_der.clone(), key_der.clone())?;
+    let service_cert = coco_crypto::Certificate::from_pem(node.service_cert_pem())
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let transport = Arc::new(crate::peers::PeerTransport::new(&service_cert, cert_der, key_der)?);
     let node_id = node.node_id();
     let committed = Arc::new(watch::Sender::new(node.committed()));
     let on_commit = committed.clone();
@@ -127,7 +135,6 @@ async fn serve(
             });
         }),
     );
-    let transport = Arc::new(crate::peers::NoPeers);
     let journal = Arc::new(node.clone());
     let consensus = Consensus::start(node_id, &Settings::default(), journal, transport)
         .await
@@ -139,6 +146,7 @@ async fn serve(
     let shared = Arc::new(Shared {
         node,
         consensus,
+        service_cert,
         app,
         limits: config.limits.clone(),
         committed,

@@ -828,6 +828,17 @@ pub struct PendingSync {
 }
 
 impl PendingSync {
+    /// One sync covering `self` and a `later` one: syncing the later chunk handle covers
+    /// every earlier write to the same file, and an earlier chunk that is no longer the
+    /// current one was synced when it was completed.
+    ///
+    /// # Panics
+    /// If `later` was begun before `self` (it would cover less).
+    pub fn merge(self, later: Self) -> Self {
+        assert!(later.last >= self.last, "syncs merge in the order they were begun");
+        Self { file: later.file.or(self.file), dir: later.dir.or(self.dir), last: later.last }
+    }
+
     /// `fdatasync`s the chunk and fsyncs the directory if needed; returns the last seqno
     /// that is now durable.
     ///

@@ -11,11 +11,12 @@
 //! Beside the ledger, the state directory holds the node's vote and the configuration at
 //! seqno 0 (Raft's first entry, which is not a ledger entry).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use coco_consensus::{
     Committed, Flush, Journal, JournalEntry, JournalError, JournalPayload, Membership, Vote,
 };
+use coco_ledger::PendingSync;
 use coco_types::{Seqno, TxId, View};
 
 use crate::error::{Error, Result};
@@ -37,13 +38,26 @@ pub type OnCommit = Arc<dyn Fn(TxId) + Send + Sync>;
 pub struct SharedNode {
     node: Arc<Mutex<Node>>,
     on_commit: OnCommit,
+    syncer: mpsc::Sender<PendingSync>,
 }
 
 impl SharedNode {
-    /// Shares `node`; `on_commit` hears of every advance of the commit point.
+    /// Shares `node`; `on_commit` hears of every advance of the commit point. Starts the
+    /// thread that makes the ledger durable (group commit: each `fdatasync` covers every
+    /// entry written before it).
+    ///
+    /// # Panics
+    /// If the OS cannot start a thread.
     #[must_use]
     pub fn new(node: Node, on_commit: OnCommit) -> Self {
-        Self { node: Arc::new(Mutex::new(node)), on_commit }
+        let (syncer, jobs) = mpsc::channel::<PendingSync>();
+        let shared = Self { node: Arc::new(Mutex::new(node)), on_commit, syncer };
+        let worker = shared.clone();
+        std::thread::Builder::new()
+            .name("coco-ledger-sync".into())
+            .spawn(move || worker.sync_loop(&jobs))
+            .expect("the ledger sync thread starts");
+        shared
     }
 
     /// Locks the node. A poisoned lock means a mutation panicked, which breaks the node's
@@ -55,25 +69,50 @@ impl SharedNode {
         self.node.lock().expect("node lock poisoned: a mutation panicked")
     }
 
-    /// Makes appended entries durable (one fsync for everything appended so far, outside
-    /// the lock), then advances the commit point.
+    /// Makes appended entries durable now (one fsync for everything appended so far,
+    /// outside the lock), then advances the commit point.
     ///
     /// # Errors
     /// Ledger failures.
     pub fn flush(&self) -> Result<TxId> {
         let pending = self.lock().begin_flush()?;
-        let before = self.lock().committed();
-        let committed = match pending {
-            Some(pending) => {
-                let durable = pending.sync()?;
-                self.lock().complete_flush(durable)?
-            }
-            None => self.lock().advance_commit()?,
-        };
-        if committed.seqno > before.seqno {
-            (self.on_commit)(committed);
+        match pending {
+            Some(pending) => self.complete(pending.sync()?),
+            None => self.complete(Seqno(0)),
         }
-        Ok(committed)
+    }
+
+    fn complete(&self, durable: Seqno) -> Result<TxId> {
+        let (before, after) = {
+            let mut node = self.lock();
+            let before = node.committed();
+            let durable = durable.max(node.durable);
+            (before, node.complete_flush(durable)?)
+        };
+        if after.seqno > before.seqno {
+            (self.on_commit)(after);
+        }
+        Ok(after)
+    }
+
+    /// Syncs what [`Journal::append`] wrote, in order, coalescing a backlog.
+    fn sync_loop(&self, jobs: &mpsc::Receiver<PendingSync>) {
+        while let Ok(first) = jobs.recv() {
+            // Everything queued meanwhile is covered by one sync (group commit).
+            let job = jobs.try_iter().fold(first, PendingSync::merge);
+            let durable = match job.sync() {
+                Ok(synced) => synced,
+                Err(e) => {
+                    // Durability is unknown: the node must stop rather than commit.
+                    tracing::error!(error = %e, "ledger fsync failed: stopping the node");
+                    std::process::abort();
+                }
+            };
+            if let Err(e) = self.complete(durable) {
+                tracing::error!(error = %e, "ledger commit failed: stopping the node");
+                std::process::abort();
+            }
+        }
     }
 }
 
@@ -82,15 +121,22 @@ fn journal_error(what: &str) -> impl FnOnce(Error) -> JournalError + '_ {
 }
 
 impl Journal for SharedNode {
+    /// Entries are handed to the OS before this returns (a process crash keeps them); the
+    /// `fdatasync` runs on the sync thread, and the commit point waits for it.
     fn append(&self, entries: Vec<JournalEntry>) -> Result<Flush, JournalError> {
-        {
+        let pending = {
             let mut node = self.lock();
             for entry in entries {
                 node.append_entry(entry).map_err(journal_error("appending"))?;
             }
-        }
-        let shared = self.clone();
-        Ok(Box::new(move || shared.flush().map(drop).map_err(journal_error("flushing"))))
+            node.ledger.begin_flush().map_err(|e| JournalError::new("writing", e))?
+        };
+        let syncer = self.syncer.clone();
+        Ok(Box::new(move || {
+            syncer
+                .send(pending)
+                .map_err(|_| JournalError::new("syncing", "the sync thread stopped"))
+        }))
     }
 
     fn truncate(&self, from: Seqno) -> Result<(), JournalError> {
@@ -170,10 +216,16 @@ impl Node {
         if pending >= self.limits.pending_txs_max {
             return Err(Error::Backpressure { pending, limit: self.limits.pending_txs_max });
         }
+        Ok(self.submit_unlimited(work))
+    }
+
+    /// Queues `work` past the backpressure bound: for signatures, which are what lets
+    /// pending transactions commit.
+    pub(crate) fn submit_unlimited(&mut self, work: Work) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.pending.insert(ticket, work);
-        Ok(ticket)
+        ticket
     }
 
     /// Drops the work of a ticket consensus will never append (this node is not primary).

@@ -422,3 +422,15 @@ fn split_flush_makes_entries_durable_while_appends_continue() {
     assert_eq!(ledger.last_seqno(), Seqno(9));
     assert_eq!(ledger.read_entry(Seqno(7)).unwrap(), entry(7));
 }
+
+#[test]
+fn merged_syncs_cover_both_even_across_a_completed_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    append_range(&mut ledger, 1..=3);
+    let first = ledger.begin_flush().unwrap();
+    append_range(&mut ledger, 4..=200);
+    let second = ledger.begin_flush().unwrap();
+    assert!(ledger.chunks().len() > 1, "the appends completed a chunk in between");
+    assert_eq!(first.merge(second).sync().unwrap(), Seqno(200));
+}

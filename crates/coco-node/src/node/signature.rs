@@ -66,7 +66,7 @@ impl Node {
                 tracing::error!(error = %e, "signing failed");
             }
         });
-        let ticket = self.submit(work)?;
+        let ticket = self.submit_unlimited(work);
         self.signature_queued = Some(ticket);
         Ok(Some(ticket))
     }
