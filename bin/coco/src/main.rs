@@ -60,6 +60,14 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
+/// The measurement of this binary (SHA-256 of its bytes): platform `virtual`'s code id.
+pub(crate) fn measurement() -> anyhow::Result<coco_types::Digest> {
+    use anyhow::Context as _;
+    let path = std::env::current_exe().context("locating the coco binary")?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(coco_crypto::sha256(&bytes))
+}
+
 /// Coco at `info`; openraft at `warn`, but its note that a proposer stopped listening is
 /// silenced: Coco answers a transaction when it is ordered, so nobody waits for that reply.
 const DEFAULT_LOG_FILTER: &str = "info,openraft=warn,openraft::raft::responder=error";

@@ -17,6 +17,18 @@ pub(crate) enum NodeCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Join an existing service: present this node's attestation evidence to the primary
+    /// at TARGET, wait until members pass `transition_node_to_trusted` for it, then catch
+    /// up and take part. Once joined, `coco node start` restarts it.
+    Join {
+        /// The node's TOML configuration: a fixed listen port, an empty state directory,
+        /// and `service_cert_file` holding the service certificate to trust.
+        #[arg(long)]
+        config: PathBuf,
+        /// The primary's address, `host:port`.
+        #[arg(long)]
+        target: String,
+    },
     /// Start a new service from a copy of a lost service's ledger (disaster recovery).
     /// The public state is replayed at once; members then open the service
     /// (`transition_service_to_open` with the previous and the new service identity) and
@@ -35,12 +47,14 @@ pub(crate) enum NodeCommand {
 }
 
 /// How a node starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Startup {
     /// Create the service on empty directories, or restart on existing ones.
     Start,
     /// Recover a service from an old ledger.
     Recover,
+    /// Join the service whose primary is at this address, then start.
+    Join(String),
 }
 
 pub(crate) fn run(command: NodeCommand) -> Result<()> {
@@ -48,6 +62,13 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
         NodeCommand::Start { config } => {
             let config = NodeConfig::load(&config)?;
             serve(&config, Startup::Start, async |addr| {
+                println!("node listening on https://{addr}");
+                Ok(())
+            })
+        }
+        NodeCommand::Join { config, target } => {
+            let config = NodeConfig::load(&config)?;
+            serve(&config, Startup::Join(target), async |addr| {
                 println!("node listening on https://{addr}");
                 Ok(())
             })
@@ -118,6 +139,10 @@ pub(crate) fn serve(
         let mut node = match startup {
             Startup::Start => coco_host::start(config, app).await?,
             Startup::Recover => coco_host::recover(config, app).await?,
+            Startup::Join(target) => {
+                coco_host::join_service(config, &target, crate::measurement()?).await?;
+                coco_host::start(config, app).await?
+            }
         };
         if let Err(e) = on_ready(node.local_addr()).await {
             node.shutdown().await?;

@@ -11,6 +11,9 @@ pub enum Error {
     /// Consensus could not start or stopped.
     #[error("consensus: {0}")]
     Consensus(String),
+    /// Joining a service failed.
+    #[error("join: {0}")]
+    Join(String),
     /// The TLS configuration is unusable.
     #[error("tls: {0}")]
     Tls(String),

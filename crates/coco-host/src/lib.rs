@@ -9,6 +9,7 @@ mod api_error;
 mod error;
 mod execute;
 mod gov_routes;
+mod join;
 mod ordering;
 mod peers;
 mod routes;
@@ -16,6 +17,7 @@ mod server;
 mod tls;
 
 pub use error::{Error, Result};
+pub use join::join_service;
 pub use routes::TX_ID_HEADER;
 pub use server::{RunningNode, recover, start};
 pub use tls::{install_crypto_provider, server_config};

@@ -33,6 +33,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/node/tx", get(node_tx))
         .route("/node/metrics", get(node_metrics))
         .route("/node/consensus/{rpc}", axum::routing::post(consensus_call))
+        .route("/node/join", axum::routing::post(crate::join::node_join))
         .route("/app/receipt", get(app_receipt))
         .route("/app/receipt/cose", get(app_cose_receipt))
         .route("/app/tx", get(node_tx))
@@ -125,12 +126,21 @@ async fn node_version() -> Response {
 }
 
 async fn node_network(State(shared): AppState) -> Response {
+    let status = shared.consensus.status();
     let node = shared.node();
+    let voters: Vec<String> = status
+        .membership
+        .configs
+        .last()
+        .map(|voters| voters.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
     json_ok(&json!({
         "service_certificate": node.service_cert_pem(),
         "service_status": node.service_status().as_str(),
-        "current_view": node.view().0,
-        "primary_id": node.node_id(),
+        "current_view": status.view.0,
+        "primary_id": status.primary,
+        "node_id": node.node_id(),
+        "voters": voters,
         "recovery_count": 0,
     }))
 }

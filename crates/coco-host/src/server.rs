@@ -158,6 +158,7 @@ async fn serve(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
+    tokio::spawn(crate::join::reconfigure_loop(shared.clone(), shutdown_rx.clone()));
     let signer = tokio::spawn(signer_loop(shared.clone(), shutdown_rx));
     tracing::info!(%local_addr, "node listening");
     Ok(RunningNode { local_addr, shutdown, accept, signer, shared })

@@ -197,7 +197,7 @@ impl Node {
     /// wrapped under a new one; the new one becomes current after the commit. While a
     /// recovery is under way, rekeys and share refreshes wait: the end of the recovery
     /// does both, and until then the shares in the ledger must stay the old service's.
-    /// Reconfiguration is not built yet: it is logged, not dropped.
+    /// A trusted node is endorsed here; the host then adds it to the configuration.
     fn carry_out(&self, tx: &mut Tx, effects: &[GovEffect]) -> Result<Outcome, GovFailure> {
         let mut outcome = Outcome { new_status: None, new_secret: None, refresh_shares: false };
         let recovering = matches!(
@@ -226,8 +226,10 @@ impl Node {
                 | GovEffect::SetRecoveryThreshold { .. } => {
                     outcome.refresh_shares = !recovering;
                 }
-                GovEffect::TransitionNodeToTrusted { .. } | GovEffect::RemoveNode { .. } => {
-                    tracing::warn!(?effect, "governance effect recorded but not carried out yet");
+                GovEffect::TransitionNodeToTrusted { node_id } => self.endorse_node(tx, node_id)?,
+                GovEffect::RemoveNode { node_id } => {
+                    // nodes.info says Retired; the host takes it out of the configuration.
+                    tracing::info!(node = node_id.as_str(), "node retired");
                 }
             }
         }

@@ -120,6 +120,50 @@ impl Identity {
         })
     }
 
+    /// The identity of a node members trusted: its own key, the rest from the primary.
+    ///
+    /// # Errors
+    /// Unusable keys, certificates or secrets; a certificate that does not certify this
+    /// node's key or is not endorsed by the service; IO.
+    pub(crate) fn from_join(
+        state_dir: &Path,
+        node_key_pem: &str,
+        material: &crate::JoinMaterial,
+    ) -> Result<Self> {
+        let node_key = SigningKey::from_pkcs8_pem(node_key_pem).map_err(crypto(NODE_KEY))?;
+        let node_cert = Certificate::from_pem(&material.node_cert).map_err(crypto(NODE_CERT))?;
+        let service_key =
+            SigningKey::from_pkcs8_pem(&material.service_key).map_err(crypto(SERVICE_KEY))?;
+        let service_cert =
+            Certificate::from_pem(&material.service_cert).map_err(crypto(SERVICE_CERT))?;
+        let corrupt = |reason: &str| Error::Corrupt {
+            what: "join material".to_owned(),
+            reason: reason.to_owned(),
+        };
+        if node_cert.public_key_spki_der() != node_key.public_key_der() {
+            return Err(corrupt("the endorsed certificate is for another key"));
+        }
+        node_cert.is_signed_by(&service_cert).map_err(crypto("node certificate endorsement"))?;
+        let lines: String =
+            material.ledger_secrets.iter().map(|(from, key)| format!("{from} {key}\n")).collect();
+        let ledger_secrets = parse_secrets(&lines)?;
+        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
+        if node_id != material.node_id {
+            return Err(corrupt("the material is for another node"));
+        }
+        let identity = Self {
+            node_key,
+            node_cert,
+            node_id,
+            service_key,
+            service_cert,
+            ledger_secrets,
+            state_dir: state_dir.to_owned(),
+        };
+        identity.seal()?;
+        Ok(identity)
+    }
+
     /// Writes the identity to `state_dir`.
     ///
     /// # Errors

@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod gov;
 mod identity;
+mod join;
 mod journal;
 mod node;
 mod receipt;
@@ -32,6 +33,11 @@ pub mod consensus {
     };
 }
 
+/// Attestation evidence, as the host produces it for a joining node (`coco-attestation`).
+pub mod attestation {
+    pub use coco_attestation::{Evidence, virtual_evidence};
+}
+
 pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method};
 pub use audit::{AuditError, AuditReport, verify_ledger};
 pub use coco_kv::Tx;
@@ -39,6 +45,7 @@ pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageC
 pub use error::{Error, Result};
 pub use gov::{GovCall, GovFailure, GovRead, GovReply};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};
+pub use join::{JoinError, JoinMaterial, JoinRequest, JoinState, node_id_of};
 pub use journal::{OnCommit, SharedNode};
 pub use node::{Commit, Metrics, Node, NodeState, ServiceStatus, SignatureRecord, Work};
 pub use receipt::{JsonReceipt, LeafComponents};

@@ -160,6 +160,15 @@ impl Node {
         })?;
         let ledger = Ledger::open(&config.storage.ledger_dir, config.limits.ledger_chunk_bytes)?;
         match Identity::load(&config.storage.state_dir)? {
+            Some(identity) if ledger.last_seqno() == Seqno(0) => {
+                // A node that joined and has not received an entry yet: consensus brings
+                // the service's ledger from the primary.
+                let mut node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                node.tree.append(Digest::ZERO);
+                node.load_initial_membership()?;
+                tracing::info!("joined node starting with an empty ledger");
+                Ok(node)
+            }
             Some(identity) => {
                 let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
                 replay::replay(node)
@@ -212,6 +221,19 @@ impl Node {
             consensus_committed: None,
             signature_queued: None,
         }
+    }
+
+    /// Seals the identity a node receives when members trust it (see [`crate::JoinMaterial`])
+    /// into `config`'s state directory; [`Self::open`] then starts it as a backup.
+    ///
+    /// # Errors
+    /// Unusable material, or IO.
+    pub fn accept_join(
+        config: &NodeConfig,
+        node_key_pem: &str,
+        material: &crate::JoinMaterial,
+    ) -> Result<()> {
+        Identity::from_join(&config.storage.state_dir, node_key_pem, material).map(drop)
     }
 
     /// Begins a transaction on a consistent snapshot of the store.

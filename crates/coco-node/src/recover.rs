@@ -105,6 +105,7 @@ impl Node {
             "status": "Trusted",
             "quote_info": {"format": "Insecure_Virtual"},
             "retired_committed": false,
+            "node_to_node_address": address,
         });
         tx.put(&map(tables::NODES_INFO), node_id.as_bytes(), to_vec(&node_info));
         let cert = self.node_cert_pem.as_bytes().to_vec();

@@ -1,6 +1,7 @@
 //! The sandbox opens its service the way a consortium does: every member acks the state
-//! digest, member0 proposes `transition_service_to_open`, the others vote until the
-//! constitution accepts. A restarted sandbox finds the service already open.
+//! digest, member0 proposes `transition_service_to_open` (with this binary's measurement
+//! and the `virtual` platform allowed, so nodes running it can join), the others vote
+//! until the constitution accepts. A restarted sandbox finds the service already open.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,14 @@ pub(super) async fn open_service(
     let Some((proposer, voters)) = governors.split_first_mut() else {
         bail!("the service has no member")
     };
-    let proposal = json!({"actions": [{"name": "transition_service_to_open", "args": {}}]});
+    // This binary's own measurement and platform, so nodes running it can join (W26).
+    let measurement = crate::measurement()?.to_hex();
+    let proposal = json!({"actions": [
+        {"name": "add_platform", "args": {"platform": "virtual"}},
+        {"name": "add_code_measurement",
+         "args": {"platform": "virtual", "measurement": measurement}},
+        {"name": "transition_service_to_open", "args": {}},
+    ]});
     let mut info = proposer.propose(&proposal).await?;
     let proposal_id = info["proposalId"].as_str().context("proposal without id")?.to_owned();
     for voter in voters {

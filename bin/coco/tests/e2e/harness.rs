@@ -190,6 +190,19 @@ impl NodeProcess {
                 "node listening on https://"
             }
         };
+        Self::spawn(command, banner, &dir, log)
+    }
+
+    /// Runs `command` (a `coco` invocation) with stderr to `log`, and waits for the line
+    /// starting with `banner` followed by the node's address. `dir` holds the
+    /// `service_cert.pem` clients trust.
+    pub(crate) fn spawn(
+        mut command: Command,
+        banner: &str,
+        dir: &Path,
+        log: &Path,
+    ) -> Result<Self> {
+        let dir = dir.to_owned();
         let stderr = std::fs::File::create(log).context("creating the node log")?;
         let mut child = command
             .stdin(Stdio::null())
@@ -241,6 +254,11 @@ impl NodeProcess {
                 bail!("no banner after {START_TIMEOUT:?}; log:\n{}", self.log_text());
             }
         }
+    }
+
+    /// The node's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// What the node wrote to stderr so far.

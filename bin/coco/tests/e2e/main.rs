@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `audit.rs` | CCF's `read_ledger.py` and `ccf.receipt` accept Coco's ledgers and receipts; a flipped byte fails both verifiers |
 //! | `confidentiality.rs` | a private message never reaches the disk in clear |
+//! | `cluster.rs` | three nodes join by vote, commit, and survive `kill -9` of the primary |
 //! | `restart.rs` | committed transactions survive SIGTERM and `kill -9`, restarts open a new view |
 //! | `bad_input.rs` | bad requests get the right error and change nothing |
 //! | `range.rs` | range listings paginate in id order and honour their bounds |
@@ -25,6 +26,7 @@
 mod audit;
 mod bad_input;
 mod ccf;
+mod cluster;
 mod confidentiality;
 mod gov_cli;
 mod governance;

@@ -32,6 +32,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
         "status": "Trusted",
         "quote_info": {"format": "Insecure_Virtual"},
         "retired_committed": false,
+        "node_to_node_address": config.network.listen_address.to_string(),
     });
     tx.put(&map(tables::NODES_INFO), node_id.as_bytes().to_vec(), to_bytes(&node_info));
     tx.put(

@@ -1,0 +1,211 @@
+//! A three-node service through the binary: the sandbox's node creates and opens the
+//! service, two nodes ask to join (`coco node join`), members pass
+//! `transition_node_to_trusted` with `coco gov`, they catch up and become voters. Writes
+//! commit on all three; `kill -9` of the primary elects a new one among the others, which
+//! keeps every committed write and commits new ones; the survivors' committed ledger
+//! chunks are byte-identical and CCF's `read_ledger.py` accepts them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::block_on;
+use coco_types::Limits;
+
+use crate::harness::{
+    COCO, Launch, NodeProcess, Who, Workspace, describe, get_record, post_record, quick_limits,
+    run_coco, wait_committed,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+const CHUNK_BYTES: u64 = 4096;
+
+#[test]
+fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
+    let mut workspace = Workspace::new();
+    // Every node chunks its ledger alike, so committed chunks can be compared byte for byte.
+    workspace.prepare(Limits { ledger_chunk_bytes: CHUNK_BYTES, ..quick_limits() });
+    let node0 = workspace.start(Launch::Sandbox);
+    let joiners: Vec<NodeProcess> = (1..=2).map(|n| join_by_vote(&workspace, &node0, n)).collect();
+    wait_for(&node0, "3 voters", |network| network["voters"].as_array().map(Vec::len) == Some(3));
+
+    let committed = block_on(async {
+        let mut user = node0.connect(&Who::User).await;
+        let mut last = None;
+        for id in 1..=20 {
+            let msg = format!("secret {id}");
+            last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
+        }
+        let last = last.unwrap();
+        wait_committed(&mut user, last).await;
+        last
+    });
+    for joiner in &joiners {
+        block_on(async {
+            let mut user = joiner.connect(&Who::User).await;
+            wait_committed(&mut user, committed).await;
+            let record = get_record(&mut user, "private", 20).await.unwrap();
+            assert_eq!(record.as_deref(), Some("secret 20"), "a backup serves the record");
+        });
+    }
+
+    let old_primary = network(&node0)["node_id"].as_str().unwrap().to_owned();
+    node0.kill9();
+    let primary = wait_for_primary(&joiners, &old_primary);
+    block_on(async {
+        let mut user = primary.connect(&Who::User).await;
+        for id in 1..=20 {
+            let record = get_record(&mut user, "private", id).await.unwrap();
+            assert_eq!(record, Some(format!("secret {id}")), "committed record {id} survives");
+        }
+        let tx = post_record(&mut user, "/app/log/private", 100, "after failover").await.unwrap();
+        wait_committed(&mut user, tx).await;
+        for joiner in &joiners {
+            wait_committed(&mut joiner.connect(&Who::User).await, tx).await;
+        }
+    });
+    let ledgers: Vec<PathBuf> = (1..=2).map(|n| node_dir(&workspace, n).join("ledger")).collect();
+    for joiner in joiners {
+        joiner.terminate();
+    }
+    assert_same_committed_chunks(&ledgers[0], &ledgers[1]);
+    for ledger in &ledgers {
+        let verify = run_coco(&["ledger", "verify", "--quiet", &ledger.to_string_lossy()]);
+        assert!(verify.status.success(), "coco ledger verify: {}", describe(&verify));
+        if let Some(ccf) = crate::ccf::CcfPython::from_env("cluster") {
+            let output = ccf.read_ledger(ledger, true);
+            assert!(output.status.success(), "read_ledger.py: {}", describe(&output));
+        }
+    }
+}
+
+fn node_dir(workspace: &Workspace, n: u32) -> PathBuf {
+    workspace.root().join(format!("node{n}"))
+}
+
+/// Starts `coco node join` for node `n`, waits until it is Pending, has the members pass
+/// `transition_node_to_trusted`, and returns the node once it serves.
+fn join_by_vote(workspace: &Workspace, primary: &NodeProcess, n: u32) -> NodeProcess {
+    let dir = node_dir(workspace, n);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let config = format!(
+        r#"
+[network]
+listen_address = "127.0.0.1:{port}"
+[storage]
+ledger_dir = "ledger"
+state_dir = "state"
+service_cert_file = "../sandbox/service_cert.pem"
+[service]
+members = ["../sandbox/member0_cert.pem"]
+[limits]
+sig_ms_interval = 20
+ledger_chunk_bytes = {CHUNK_BYTES}
+"#
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut command = Command::new(COCO);
+    command.args(["node", "join", "--config"]).arg(dir.join("config.toml"));
+    command.args(["--target", &primary.addr().to_string()]);
+    let sandbox = workspace.sandbox();
+    let log = workspace.root().join("logs").join(format!("node{n}.log"));
+    let banner = "node listening on https://";
+    let starting = std::thread::spawn(move || NodeProcess::spawn(command, banner, &sandbox, &log));
+    let node_id = wait_pending(primary);
+    let proposal = json!({"actions": [{"name": "transition_node_to_trusted",
+                                       "args": {"node_id": node_id}}]});
+    let file = dir.join("trust.json");
+    std::fs::write(&file, proposal.to_string()).unwrap();
+    let addr = primary.addr().to_string();
+    let sandbox = workspace.sandbox();
+    // The prepared sandbox has one member: its proposal is a majority at once.
+    let proposed =
+        gov(&addr, &sandbox, &["propose", &file.to_string_lossy(), "--member", "member0"]);
+    assert_eq!(proposed["proposalState"], "Accepted", "{proposed}");
+    starting.join().unwrap().unwrap_or_else(|e| panic!("node{n}: {e:#}"))
+}
+
+fn gov(addr: &str, dir: &Path, args: &[&str]) -> Value {
+    let dir = dir.to_string_lossy();
+    let mut all = vec!["gov"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--address", addr, "--dir", &dir]);
+    let output = run_coco(&all);
+    assert!(output.status.success(), "coco gov {args:?}: {}", describe(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The id of the node waiting to be trusted.
+fn wait_pending(primary: &NodeProcess) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let nodes = block_on(async {
+            let mut conn = primary.connect(&Who::Anonymous).await;
+            let response = conn.get("/gov/service/nodes?api-version=2024-07-01").await.unwrap();
+            serde_json::from_slice::<Value>(&response.body).unwrap()
+        });
+        let pending = nodes["value"].as_array().unwrap().iter().find(|n| n["status"] == "Pending");
+        if let Some(node) = pending {
+            return node["nodeId"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no node asked to join: {nodes}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn network(node: &NodeProcess) -> Value {
+    block_on(async {
+        let mut conn = node.connect(&Who::Anonymous).await;
+        let response = conn.get("/node/network").await.unwrap();
+        serde_json::from_slice(&response.body).unwrap()
+    })
+}
+
+fn wait_for(node: &NodeProcess, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let network = network(node);
+        if condition(&network) {
+            return network;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {network}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The survivor that became primary after `old` was lost.
+fn wait_for_primary<'a>(survivors: &'a [NodeProcess], old: &str) -> &'a NodeProcess {
+    let network = wait_for(&survivors[0], "a new primary", |network| {
+        network["primary_id"].as_str().is_some_and(|primary| primary != old)
+    });
+    let primary = network["primary_id"].as_str().unwrap();
+    survivors
+        .iter()
+        .find(|node| self::network(node)["node_id"] == primary)
+        .expect("the new primary is a survivor")
+}
+
+/// Committed chunk files present on both nodes are byte-identical.
+fn assert_same_committed_chunks(a: &Path, b: &Path) {
+    let chunks = |dir: &Path| -> Vec<PathBuf> { crate::harness::committed_chunks(dir) };
+    let (left, right) = (chunks(a), chunks(b));
+    assert!(!left.is_empty(), "{} has committed chunks", a.display());
+    let mut compared = 0;
+    for chunk in &left {
+        let name = chunk.file_name().unwrap();
+        if let Some(other) = right.iter().find(|other| other.file_name() == Some(name)) {
+            assert_eq!(std::fs::read(chunk).unwrap(), std::fs::read(other).unwrap(), "{name:?}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "no committed chunk in common: {left:?} / {right:?}");
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    listener.local_addr().unwrap().port()
+}
