@@ -21,6 +21,7 @@ mod error;
 mod hash;
 mod pem;
 mod rsa;
+mod seal;
 mod shamir;
 #[cfg(test)]
 mod test_python;
@@ -44,6 +45,7 @@ pub use pem::{
     pem_decode, pem_decode_all, pem_encode,
 };
 pub use rsa::{PEM_LABEL_RSA_PRIVATE_KEY, RsaPrivateKey, RsaPublicKey};
+pub use seal::{open_with_key, seal_to_key};
 pub use shamir::{
     SHAMIR_MAX_SHARES, SHARE_BYTES, SHARE_FORMAT_VERSION, ShamirError, Share, combine_shares,
     split_secret,

@@ -314,6 +314,8 @@ impl Node {
         let map = crate::node::signature::map(crate::tables::HISTORICAL_ENCRYPTED_LEDGER_SECRET);
         let bytes = serde_json::to_vec(&record).expect("JSON values serialise");
         tx.put(&map, crate::tables::SINGLETON_KEY, bytes);
+        // This transaction is the next seqno; the new secret seals the one after it.
+        self.share_secret_with_nodes(tx, &next, Seqno(self.last_seqno().0 + 2))?;
         Ok(next)
     }
 

@@ -1,9 +1,10 @@
 //! A three-node service through the binary: the sandbox's node creates and opens the
 //! service, two nodes ask to join (`coco node join`), members pass
 //! `transition_node_to_trusted` with `coco gov`, they catch up and become voters. Writes
-//! commit on all three; `kill -9` of the primary elects a new one among the others, which
-//! keeps every committed write and commits new ones; the survivors' committed ledger
-//! chunks are byte-identical and CCF's `read_ledger.py` accepts them.
+//! commit on all three, across a rekey (backups open the new secret sealed to their
+//! keys); `kill -9` of the primary elects a new one among the others, which keeps every
+//! committed write and commits new ones; the survivors' committed ledger chunks are
+//! byte-identical and CCF's `read_ledger.py` accepts them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,10 +33,21 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
     let joiners: Vec<NodeProcess> = (1..=2).map(|n| join_by_vote(&workspace, &node0, n)).collect();
     wait_for(&node0, "3 voters", |network| network["voters"].as_array().map(Vec::len) == Some(3));
 
+    let rekey = workspace.root().join("rekey.json");
+    let proposal = json!({"actions": [{"name": "trigger_ledger_rekey", "args": {}}]});
+    std::fs::write(&rekey, proposal.to_string()).unwrap();
     let committed = block_on(async {
         let mut user = node0.connect(&Who::User).await;
         let mut last = None;
-        for id in 1..=20 {
+        for id in 1..=10 {
+            let msg = format!("secret {id}");
+            last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
+        }
+        // A rekey: the backups learn the new secret from the ledger and read on.
+        let addr = node0.addr().to_string();
+        let rekeyed = gov(&addr, &workspace.sandbox(), &["propose", &rekey.to_string_lossy()]);
+        assert_eq!(rekeyed["proposalState"], "Accepted", "{rekeyed}");
+        for id in 11..=20 {
             let msg = format!("secret {id}");
             last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
         }

@@ -129,6 +129,7 @@ pub(crate) fn apply_read_entry(
 ) -> Result<()> {
     let is_signature = signature_of(&read.write_set, read.view)?.is_some();
     let changes_service = read.write_set.get(&map(tables::SERVICE_INFO)).is_some();
+    node.adopt_shared_secret(seqno, &read.write_set)?;
     node.ledger.append(seqno, raw, is_signature)?;
     let bound = node.committed.seqno;
     apply_entry(node, seqno, read, bound)?;
