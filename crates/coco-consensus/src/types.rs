@@ -66,7 +66,8 @@ pub struct JournalEntry {
 /// What an entry holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JournalPayload {
-    /// A transaction proposed on this node (see [`Payload::Local`]).
+    /// A transaction proposed on this node, by ticket: the journal executes it at this
+    /// position. Never leaves the node.
     Local(u64),
     /// A ledger entry sealed by the primary of its view.
     Sealed(Vec<u8>),

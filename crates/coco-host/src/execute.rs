@@ -21,6 +21,7 @@ pub(crate) async fn execute(
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             ApiError::new(status, e.code, e.message)
         })?;
+        let read_at = tx.read_seqno();
         let commit = if tx.write_set().is_empty() {
             Commit::ReadOnly
         } else {
@@ -45,8 +46,15 @@ pub(crate) async fn execute(
         let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
         let content_type = [("content-type", "application/json")];
         let mut response = (status, content_type, reply.body).into_response();
-        if let Commit::Ordered(tx) = commit {
-            set_tx_header(&mut response, tx);
+        match commit {
+            Commit::Ordered(tx) => set_tx_header(&mut response, tx),
+            // A read says which state it reflects (on a backup, possibly behind the primary).
+            Commit::ReadOnly => {
+                let view = shared.node().view_of(read_at);
+                if let Some(view) = view {
+                    set_tx_header(&mut response, coco_types::TxId { view, seqno: read_at });
+                }
+            }
         }
         return Ok(response);
     }

@@ -36,6 +36,9 @@ pub(crate) async fn node_join(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    if crate::forward::should_forward(&shared, &request) {
+        return crate::forward::forward(&shared, request).await;
+    }
     let peer = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
     let der = peer.ok_or_else(|| join_error(&JoinError::Certificate("none presented".into())))?;
     let (parts, body) = request.into_parts();

@@ -8,6 +8,7 @@
 mod api_error;
 mod error;
 mod execute;
+mod forward;
 mod gov_routes;
 mod join;
 mod ordering;

@@ -83,20 +83,21 @@ impl PeerTransport {
         Ok(sender)
     }
 
-    async fn send(
+    /// POSTs `body` to `path` on node `target` at `address`; the answer's body when it
+    /// succeeds.
+    pub(crate) async fn request(
         &self,
         target: NodeId,
         address: &str,
-        rpc: Rpc,
+        path: &str,
         body: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, TransportError> {
         let unreachable = |reason: String| TransportError::Unreachable { node: target, reason };
         let mut sender = self.connect(target, address).await.map_err(unreachable)?;
-        let request =
-            hyper::Request::post(format!("https://{address}/node/consensus/{}", rpc.as_str()))
-                .header("content-type", "application/cbor")
-                .body(Body::from(body))
-                .map_err(|e| TransportError::Failed { node: target, reason: e.to_string() })?;
+        let request = hyper::Request::post(format!("https://{address}{path}"))
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(body))
+            .map_err(|e| TransportError::Failed { node: target, reason: e.to_string() })?;
         let response = sender.send_request(request).await.map_err(|e| {
             self.connections.lock().expect("never poisoned").remove(&target);
             unreachable(e.to_string())
@@ -121,8 +122,9 @@ impl Transport for PeerTransport {
         rpc: Rpc,
         body: Vec<u8>,
     ) -> std::result::Result<Vec<u8>, TransportError> {
-        match tokio::time::timeout(CALL_TIMEOUT, self.send(target, &peer.address, rpc, body)).await
-        {
+        let path = format!("/node/consensus/{}", rpc.as_str());
+        let call = self.request(target, &peer.address, &path, body);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(result) => result,
             Err(_) => {
                 self.connections.lock().expect("never poisoned").remove(&target);

@@ -34,6 +34,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/node/metrics", get(node_metrics))
         .route("/node/consensus/{rpc}", axum::routing::post(consensus_call))
         .route("/node/join", axum::routing::post(crate::join::node_join))
+        .route("/node/forward", axum::routing::post(crate::forward::node_forward))
         .route("/app/receipt", get(app_receipt))
         .route("/app/receipt/cose", get(app_cose_receipt))
         .route("/app/tx", get(node_tx))
@@ -90,7 +91,7 @@ async fn consensus_call(
 /// Admits a node-to-node call: the caller's certificate is a node certificate endorsed by
 /// this service, and names a node of the configuration (a node with no configuration
 /// yet, a joiner, admits any node of the service: the primary feeding it).
-fn authorize_node(shared: &Shared, peer: Option<&[u8]>) -> Result<(), ApiError> {
+pub(crate) fn authorize_node(shared: &Shared, peer: Option<&[u8]>) -> Result<(), ApiError> {
     let refused =
         |code: &'static str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
     let der = peer.ok_or_else(|| {
@@ -280,6 +281,9 @@ fn method_of(method: &axum::http::Method) -> Result<Method, ApiError> {
 
 async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
+    if crate::forward::should_forward(&shared, &request) {
+        return crate::forward::forward(&shared, request).await;
+    }
     let caller = {
         let node = shared.node();
         let caller = authorise_user(&node, &peer_of(&request))?;

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) consensus: Consensus,
     /// The service certificate, which endorses every node of the service.
     pub(crate) service_cert: coco_crypto::Certificate,
+    /// Channels to the other nodes (consensus calls, forwarded requests).
+    pub(crate) transport: Arc<crate::peers::PeerTransport>,
     pub(crate) app: Box<dyn App>,
     pub(crate) limits: Limits,
     /// The last committed TxId, for commit-blocking requests.
@@ -136,7 +138,7 @@ async fn serve(
         }),
     );
     let journal = Arc::new(node.clone());
-    let consensus = Consensus::start(node_id, &Settings::default(), journal, transport)
+    let consensus = Consensus::start(node_id, &Settings::default(), journal, transport.clone())
         .await
         .map_err(|e| Error::Consensus(e.to_string()))?;
     if consensus.status().membership.configs.iter().all(|voters| voters.len() == 1) {
@@ -147,6 +149,7 @@ async fn serve(
         node,
         consensus,
         service_cert,
+        transport,
         app,
         limits: config.limits.clone(),
         committed,

@@ -2,9 +2,10 @@
 //! service, two nodes ask to join (`coco node join`), members pass
 //! `transition_node_to_trusted` with `coco gov`, they catch up and become voters. Writes
 //! commit on all three, across a rekey (backups open the new secret sealed to their
-//! keys); `kill -9` of the primary elects a new one among the others, which keeps every
-//! committed write and commits new ones; the survivors' committed ledger chunks are
-//! byte-identical and CCF's `read_ledger.py` accepts them.
+//! keys), whether sent to the primary or to a backup (forwarded); `kill -9` of the
+//! primary elects a new one among the others, which keeps every committed write and
+//! commits new ones; the survivors' committed ledger chunks are byte-identical and CCF's
+//! `read_ledger.py` accepts them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
     let node0 = workspace.start(Launch::Sandbox);
     let joiners: Vec<NodeProcess> = (1..=2).map(|n| join_by_vote(&workspace, &node0, n)).collect();
     wait_for(&node0, "3 voters", |network| network["voters"].as_array().map(Vec::len) == Some(3));
+    for joiner in &joiners {
+        // A joiner serves before the primary's first message reaches it.
+        wait_for(joiner, "a known primary", |network| network["primary_id"].is_string());
+    }
 
     let rekey = workspace.root().join("rekey.json");
     let proposal = json!({"actions": [{"name": "trigger_ledger_rekey", "args": {}}]});
@@ -43,10 +48,13 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
             let msg = format!("secret {id}");
             last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
         }
-        // A rekey: the backups learn the new secret from the ledger and read on.
-        let addr = node0.addr().to_string();
+        // A rekey, proposed to a backup (forwarded to the primary): the backups learn the
+        // new secret from the ledger and read on.
+        let addr = joiners[0].addr().to_string();
         let rekeyed = gov(&addr, &workspace.sandbox(), &["propose", &rekey.to_string_lossy()]);
         assert_eq!(rekeyed["proposalState"], "Accepted", "{rekeyed}");
+        // Writes sent to a backup are forwarded to the primary.
+        let mut user = joiners[1].connect(&Who::User).await;
         for id in 11..=20 {
             let msg = format!("secret {id}");
             last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());

@@ -1,0 +1,166 @@
+//! Forwarding: a backup serves reads itself and forwards writes (and governance and join
+//! requests) to the primary over the node-to-node channel, with the caller's identity —
+//! the certificate it authenticated — so the primary authorises the caller, not the
+//! backup. The primary runs the request through its own routes and the answer goes back
+//! unchanged (status, transaction id, body).
+//!
+//! Frame, both ways: a 4-byte big-endian length, a JSON head, then the body bytes.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt as _;
+
+use crate::api_error::ApiError;
+use crate::server::{PeerCert, Shared};
+
+/// Marks a request a primary received forwarded: it is never forwarded again.
+const FORWARDED: &str = "x-coco-forwarded";
+/// Longest a backup waits for a primary to be known before refusing to forward.
+const PRIMARY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Headers a forwarded request or answer keeps.
+const KEPT_HEADERS: [&str; 3] = ["content-type", crate::routes::TX_ID_HEADER, "retry-after"];
+
+#[derive(Serialize, Deserialize)]
+struct RequestHead {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    /// The caller's certificate (DER, hex), as the backup authenticated it.
+    caller: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResponseHead {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+fn frame<T: Serialize>(head: &T, body: &[u8]) -> Vec<u8> {
+    let head = serde_json::to_vec(head).expect("a head serialises");
+    let length = u32::try_from(head.len()).expect("a head is small");
+    let mut framed = Vec::with_capacity(4 + head.len() + body.len());
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(&head);
+    framed.extend_from_slice(body);
+    framed
+}
+
+fn unframe<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), String> {
+    let (length, rest) = bytes.split_first_chunk::<4>().ok_or("frame too short")?;
+    let length = usize::try_from(u32::from_be_bytes(*length)).map_err(|e| e.to_string())?;
+    if rest.len() < length {
+        return Err("frame head truncated".to_owned());
+    }
+    let (head, body) = rest.split_at(length);
+    Ok((serde_json::from_slice(head).map_err(|e| e.to_string())?, body))
+}
+
+fn kept(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Whether a request must go to the primary: it may write, this node is not the primary,
+/// and it was not forwarded here already.
+pub(crate) fn should_forward(shared: &Shared, request: &Request) -> bool {
+    request.method() != Method::GET
+        && request.headers().get(FORWARDED).is_none()
+        && !shared.consensus.status().is_primary
+}
+
+/// Sends `request` to the primary and returns its answer.
+pub(crate) async fn forward(shared: &Shared, request: Request) -> Result<Response, ApiError> {
+    // During an election no primary is known for a moment: wait for one, briefly.
+    let known = |status: &coco_node::consensus::Status| status.primary.is_some();
+    let status = match shared.consensus.wait_until(PRIMARY_WAIT, known).await {
+        Ok(status) => status,
+        Err(status) => *status,
+    };
+    let unavailable = |message: String| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotPrimary", message).retry_after(1)
+    };
+    let primary = status.primary.ok_or_else(|| unavailable("no primary is known yet".into()))?;
+    let address = status
+        .membership
+        .nodes
+        .get(&primary)
+        .map(|peer| peer.address.clone())
+        .ok_or_else(|| {
+            let known: Vec<String> =
+                status.membership.nodes.keys().map(ToString::to_string).collect();
+            unavailable(format!("the primary {primary} is not among the known nodes {known:?}"))
+        })?;
+    let caller = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
+    let (parts, body) = request.into_parts();
+    let body = crate::routes::read_body(shared, &parts.headers, body).await?;
+    let head = RequestHead {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers: kept(&parts.headers),
+        caller: caller.map(hex::encode),
+    };
+    let answer = shared
+        .transport
+        .request(primary, &address, "/node/forward", frame(&head, &body))
+        .await
+        .map_err(|e| unavailable(format!("forwarding to the primary failed: {e}")))?;
+    let (head, body): (ResponseHead, &[u8]) =
+        unframe(&answer).map_err(|e| unavailable(format!("the primary answered badly: {e}")))?;
+    let mut response = (
+        StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        Bytes::copy_from_slice(body),
+    )
+        .into_response();
+    for (name, value) in head.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `POST /node/forward`: a request a backup forwarded, run here as its caller's.
+pub(crate) async fn node_forward(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let peer = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
+    crate::routes::authorize_node(&shared, peer.as_deref())?;
+    let bytes =
+        axum::body::to_bytes(request.into_body(), crate::peers::MESSAGE_BYTES_MAX).await.map_err(
+            |e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", e.to_string()),
+        )?;
+    let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", e);
+    let (head, body): (RequestHead, &[u8]) = unframe(&bytes).map_err(bad)?;
+    let method = Method::from_bytes(head.method.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let uri: Uri = head.uri.parse().map_err(|e: axum::http::uri::InvalidUri| bad(e.to_string()))?;
+    let mut inner = Request::builder().method(method).uri(uri).header(FORWARDED, "1");
+    for (name, value) in &head.headers {
+        inner = inner.header(name.as_str(), value.as_str());
+    }
+    let mut inner = inner.body(Body::from(body.to_vec())).map_err(|e| bad(e.to_string()))?;
+    let caller = head.caller.map(hex::decode).transpose().map_err(|e| bad(e.to_string()))?;
+    inner.extensions_mut().insert(PeerCert(caller.map(Arc::from)));
+    let response = crate::routes::router(shared.clone())
+        .oneshot(inner)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let status = response.status().as_u16();
+    let headers = kept(response.headers());
+    let body =
+        axum::body::to_bytes(response.into_body(), crate::peers::MESSAGE_BYTES_MAX).await.map_err(
+            |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+        )?;
+    let framed = frame(&ResponseHead { status, headers }, &body);
+    Ok((StatusCode::OK, framed).into_response())
+}
