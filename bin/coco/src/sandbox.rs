@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use coco_node::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
 use coco_types::Limits;
 
+mod nodes;
 mod open;
 
 /// Arguments of `coco sandbox`.
@@ -16,9 +17,13 @@ pub(crate) struct SandboxArgs {
     /// The sandbox directory; run again on the same directory to keep its data.
     #[arg(long, default_value = "sandbox")]
     dir: PathBuf,
-    /// TCP port of the node (0 picks a free one).
+    /// TCP port of the first node (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// Nodes in the service: the first runs in this process, the others as `coco node`
+    /// processes the members vote in (their logs in `<dir>/node<i>/node.log`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    nodes: u32,
 }
 
 pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
@@ -47,11 +52,30 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
     config.network.listen_address.set_port(args.port);
     let members = config.service.members.clone();
     let service_cert = config.storage.service_cert_file.clone();
-    crate::node_cmd::serve(&config, crate::node_cmd::Startup::Start, async |addr: SocketAddr| {
-        open::open_service(&members, &service_cert, addr).await?;
-        print_banner(&dir, addr, members.len());
-        Ok(())
-    })
+    let others = std::sync::Mutex::new(None);
+    let result = crate::node_cmd::serve(
+        &config,
+        crate::node_cmd::Startup::Start,
+        async |addr: SocketAddr| {
+            open::open_service(&members, &service_cert, addr).await?;
+            let (nodes, addresses) =
+                nodes::start(&dir, args.nodes, addr, &members, &service_cert).await?;
+            *others.lock().expect("never poisoned") = Some(nodes);
+            print_banner(&dir, addr, members.len());
+            for (index, address) in addresses.iter().enumerate() {
+                println!(
+                    "  node{}:        https://{address} (log {}/node{}/node.log)",
+                    index + 1,
+                    dir.display(),
+                    index + 1
+                );
+            }
+            Ok(())
+        },
+    );
+    // The other nodes stop with this one.
+    drop(others);
+    result
 }
 
 fn default_config(port: u16) -> NodeConfig {

@@ -90,16 +90,14 @@ pub(crate) async fn forward(shared: &Shared, request: Request) -> Result<Respons
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotPrimary", message).retry_after(1)
     };
     let primary = status.primary.ok_or_else(|| unavailable("no primary is known yet".into()))?;
-    let address = status
-        .membership
-        .nodes
-        .get(&primary)
-        .map(|peer| peer.address.clone())
-        .ok_or_else(|| {
-            let known: Vec<String> =
-                status.membership.nodes.keys().map(ToString::to_string).collect();
-            unavailable(format!("the primary {primary} is not among the known nodes {known:?}"))
-        })?;
+    let address =
+        status.membership.nodes.get(&primary).map(|peer| peer.address.clone()).ok_or_else(
+            || {
+                let known: Vec<String> =
+                    status.membership.nodes.keys().map(ToString::to_string).collect();
+                unavailable(format!("the primary {primary} is not among the known nodes {known:?}"))
+            },
+        )?;
     let caller = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
     let (parts, body) = request.into_parts();
     let body = crate::routes::read_body(shared, &parts.headers, body).await?;

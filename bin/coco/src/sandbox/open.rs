@@ -22,18 +22,10 @@ pub(super) async fn open_service(
     if service_status(&mut status_conn).await? == "Open" {
         return Ok(());
     }
-    let mut governors = Vec::with_capacity(members.len());
-    for cert in members {
-        let (key_pem, cert_pem) = read_member(cert)?;
-        let conn = client.connect(addr, Protocol::Http2).await?;
-        governors.push(GovClient::new(conn, &key_pem, &cert_pem, crate::gov_cmd::now_s)?);
-    }
+    let mut governors = governors(members, &client, addr).await?;
     for governor in &mut governors {
         governor.ack().await?;
     }
-    let Some((proposer, voters)) = governors.split_first_mut() else {
-        bail!("the service has no member")
-    };
     // This binary's own measurement and platform, so nodes running it can join (W26).
     let measurement = crate::measurement()?.to_hex();
     let proposal = json!({"actions": [
@@ -42,7 +34,32 @@ pub(super) async fn open_service(
          "args": {"platform": "virtual", "measurement": measurement}},
         {"name": "transition_service_to_open", "args": {}},
     ]});
-    let mut info = proposer.propose(&proposal).await?;
+    pass(&mut governors, &proposal).await?;
+    ensure!(service_status(&mut status_conn).await? == "Open", "the service did not open");
+    Ok(())
+}
+
+/// One governance client per member, signing as that member.
+pub(super) async fn governors(
+    members: &[PathBuf],
+    client: &Client,
+    addr: SocketAddr,
+) -> Result<Vec<GovClient>> {
+    let mut governors = Vec::with_capacity(members.len());
+    for cert in members {
+        let (key_pem, cert_pem) = read_member(cert)?;
+        let conn = client.connect(addr, Protocol::Http2).await?;
+        governors.push(GovClient::new(conn, &key_pem, &cert_pem, crate::gov_cmd::now_s)?);
+    }
+    Ok(governors)
+}
+
+/// The first member proposes, the others vote until the constitution accepts.
+pub(super) async fn pass(governors: &mut [GovClient], proposal: &Value) -> Result<()> {
+    let Some((proposer, voters)) = governors.split_first_mut() else {
+        bail!("the service has no member")
+    };
+    let mut info = proposer.propose(proposal).await?;
     let proposal_id = info["proposalId"].as_str().context("proposal without id")?.to_owned();
     for voter in voters {
         if info["proposalState"] != "Open" {
@@ -50,8 +67,7 @@ pub(super) async fn open_service(
         }
         info = voter.vote(&proposal_id, true).await?;
     }
-    ensure!(info["proposalState"] == "Accepted", "opening the service was not accepted: {info}");
-    ensure!(service_status(&mut status_conn).await? == "Open", "the service did not open");
+    ensure!(info["proposalState"] == "Accepted", "the proposal was not accepted: {info}");
     Ok(())
 }
 

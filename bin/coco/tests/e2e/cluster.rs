@@ -229,3 +229,35 @@ fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// `coco sandbox --nodes 3` starts a three-node service whose backups take writes.
+#[test]
+fn the_sandbox_runs_three_nodes() {
+    let workspace = Workspace::new();
+    let mut command = Command::new(COCO);
+    command.args(["sandbox", "--nodes", "3", "--port", "0", "--dir"]).arg(workspace.sandbox());
+    let log = workspace.root().join("logs").join("sandbox.log");
+    let banner = "Coco sandbox is running: https://";
+    let sandbox = NodeProcess::spawn(command, banner, &workspace.sandbox(), &log)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let network = network(&sandbox);
+    assert_eq!(network["voters"].as_array().map(Vec::len), Some(3), "{network}");
+    let config = workspace.sandbox().join("node2").join("config.toml");
+    let config = coco_node::NodeConfig::load(&config).unwrap();
+    block_on(async {
+        let service = workspace.service_cert_pem();
+        let identity = coco_client::ClientIdentity {
+            cert_pem: std::fs::read_to_string(workspace.sandbox().join("user0_cert.pem")).unwrap(),
+            key_pem: std::fs::read_to_string(workspace.sandbox().join("user0_privk.pem")).unwrap(),
+        };
+        let client_config = coco_client::ClientConfig::new(&service, Some(&identity)).unwrap();
+        let client = coco_client::Client::new(client_config);
+        let address = config.network.listen_address;
+        let mut backup = client.connect(address, coco_client::Protocol::Http2).await.unwrap();
+        let tx = post_record(&mut backup, "/app/log/private", 1, "via node2").await.unwrap();
+        wait_committed(&mut backup, tx).await;
+        let record = get_record(&mut backup, "private", 1).await.unwrap();
+        assert_eq!(record.as_deref(), Some("via node2"));
+    });
+    sandbox.terminate();
+}
