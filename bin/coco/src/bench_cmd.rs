@@ -39,9 +39,17 @@ pub(crate) struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Drive etcd instead: its members' client addresses (`host:port,host:port,...`), with
+    /// `POST /v3/kv/put` (etcd answers once committed, as the commit-blocking path does).
+    /// One request in flight per connection.
+    #[arg(long, value_delimiter = ',')]
+    etcd: Vec<String>,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    if !args.etcd.is_empty() {
+        return run_etcd(args);
+    }
     let addr = args.address.trim_start_matches("https://").trim_end_matches('/');
     let addr = addr.parse().with_context(|| format!("address {addr:?} is not IP:PORT"))?;
     let read = |name: &str| {
@@ -94,6 +102,38 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_etcd(args: &BenchArgs) -> Result<()> {
+    let endpoints = args
+        .etcd
+        .iter()
+        .map(|address| {
+            let address = address.trim_start_matches("http://").trim_end_matches('/');
+            address.parse().with_context(|| format!("etcd address {address:?} is not IP:PORT"))
+        })
+        .collect::<Result<Vec<std::net::SocketAddr>>>()?;
+    let config = coco_client::bench::etcd::EtcdBenchConfig {
+        endpoints,
+        connections: args.connections,
+        duration: Duration::from_secs(args.duration),
+        value_bytes: args.value_bytes,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(coco_client::bench::etcd::run(&config, |_| {}))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+    } else {
+        println!(
+            "etcd /v3/kv/put x{} conns x1 in flight, {} s, {} B values",
+            args.connections, args.duration, args.value_bytes
+        );
+        print_numbers(&report);
+    }
+    if report.requests_ok == 0 {
+        bail!("no put succeeded: {}", report.first_error.as_deref().unwrap_or("unknown error"));
+    }
+    Ok(())
+}
+
 fn report_json(report: &coco_client::bench::BenchReport) -> serde_json::Value {
     serde_json::json!({
         "requests_ok": report.requests_ok,
@@ -115,6 +155,10 @@ fn print_report(args: &BenchArgs, report: &coco_client::bench::BenchReport) {
         "{} {} x{} conns x{} in flight, {} s, {} B values",
         args.path, args.protocol, args.connections, args.depth, args.duration, args.value_bytes
     );
+    print_numbers(report);
+}
+
+fn print_numbers(report: &coco_client::bench::BenchReport) {
     println!(
         "  ok {}  failed {}  ({:?})",
         report.requests_ok, report.requests_failed, report.failures_by_status

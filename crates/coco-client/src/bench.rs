@@ -20,6 +20,7 @@
 //! OS clock directly, and progress is reported through a callback every
 //! [`PROGRESS_INTERVAL`].
 
+pub mod etcd;
 mod http1;
 mod http2;
 #[cfg(test)]
