@@ -138,7 +138,13 @@ async fn serve(
         }),
     );
     let journal = Arc::new(node.clone());
-    let consensus = Consensus::start(node_id, &Settings::default(), journal, transport.clone())
+    let limits = &config.limits;
+    let settings = Settings {
+        heartbeat_ms: limits.heartbeat_ms,
+        election_timeout_ms: (limits.election_timeout_min_ms, limits.election_timeout_max_ms),
+        max_entries_per_message: limits.replication_entries_max,
+    };
+    let consensus = Consensus::start(node_id, &settings, journal, transport.clone())
         .await
         .map_err(|e| Error::Consensus(e.to_string()))?;
     if consensus.status().membership.configs.iter().all(|voters| voters.len() == 1) {

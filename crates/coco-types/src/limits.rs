@@ -31,6 +31,14 @@ pub struct Limits {
     pub page_items_max: u64,
     /// Longest a commit-blocking request waits for its commit, in milliseconds.
     pub commit_wait_ms_max: u64,
+    /// How often the primary sends heartbeats to the backups, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// A backup that hears nothing from the primary for a random time between this…
+    pub election_timeout_min_ms: u64,
+    /// …and this, in milliseconds, starts an election.
+    pub election_timeout_max_ms: u64,
+    /// Most entries one replication message carries (flow control).
+    pub replication_entries_max: u64,
 }
 
 /// Why a set of limits was refused.
@@ -71,6 +79,10 @@ impl Default for Limits {
             tx_retries_max: 16,
             page_items_max: 1000,
             commit_wait_ms_max: 10_000,
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            replication_entries_max: 1000,
         }
     }
 }
@@ -92,6 +104,13 @@ impl Limits {
         check("tx_retries_max", self.tx_retries_max, 1, 1000)?;
         check("page_items_max", self.page_items_max, 1, 1 << 20)?;
         check("commit_wait_ms_max", self.commit_wait_ms_max, 1, 600_000)?;
+        check("heartbeat_ms", self.heartbeat_ms, 1, 60_000)?;
+        // An election must not start between two heartbeats a backup should have heard.
+        let min = self.heartbeat_ms.saturating_mul(2);
+        check("election_timeout_min_ms", self.election_timeout_min_ms, min, 600_000)?;
+        let min = self.election_timeout_min_ms.saturating_add(1);
+        check("election_timeout_max_ms", self.election_timeout_max_ms, min, 600_000)?;
+        check("replication_entries_max", self.replication_entries_max, 1, 1 << 20)?;
         Ok(())
     }
 }
@@ -105,5 +124,13 @@ mod tests {
         Limits::default().validate().unwrap();
         let limits = Limits { sig_tx_interval: 0, ..Limits::default() };
         assert_eq!(limits.validate().unwrap_err().name, "sig_tx_interval");
+    }
+
+    #[test]
+    fn elections_wait_longer_than_heartbeats_and_the_range_is_ordered() {
+        let limits = Limits { heartbeat_ms: 200, ..Limits::default() };
+        assert_eq!(limits.validate().unwrap_err().name, "election_timeout_min_ms");
+        let limits = Limits { election_timeout_max_ms: 300, ..Limits::default() };
+        assert_eq!(limits.validate().unwrap_err().name, "election_timeout_max_ms");
     }
 }

@@ -261,3 +261,51 @@ fn the_sandbox_runs_three_nodes() {
     });
     sandbox.terminate();
 }
+
+/// Node-to-node endpoints and joins refuse what is not a node of the service, or not
+/// attested, with CCF's codes, and change nothing.
+#[test]
+fn node_endpoints_refuse_strangers_and_unattested_joins() {
+    let mut workspace = Workspace::new();
+    workspace.prepare(quick_limits());
+    let node = workspace.start(Launch::Sandbox);
+    let user_pem = std::fs::read_to_string(workspace.sandbox().join("user0_cert.pem")).unwrap();
+    let user_key = coco_crypto::Certificate::from_pem(&user_pem).unwrap().public_key_spki_der();
+    let evidence = |measurement: String, key: &[u8]| {
+        json!({"quote_info": {"format": "Insecure_Virtual", "measurement": measurement,
+                              "report_data": coco_crypto::sha256(key).to_hex()},
+               "node_to_node_address": "127.0.0.1:1", "subject_alt_names": ["127.0.0.1"]})
+    };
+    let allowed = coco_crypto::sha256(&std::fs::read(COCO).unwrap()).to_hex();
+    block_on(async {
+        let mut anonymous = node.connect(&Who::Anonymous).await;
+        let response = anonymous
+            .request(http::Method::POST, "/node/consensus/vote", None, bytes::Bytes::new())
+            .await
+            .unwrap();
+        crate::harness::expect_error(&response, 401, "NodeCertificateRequired");
+        let mut user = node.connect(&Who::User).await;
+        let response = user
+            .request(http::Method::POST, "/node/consensus/vote", None, bytes::Bytes::new())
+            .await
+            .unwrap();
+        crate::harness::expect_error(&response, 403, "NodeNotEndorsed");
+        let response = user
+            .request(http::Method::POST, "/node/forward", None, bytes::Bytes::new())
+            .await
+            .unwrap();
+        crate::harness::expect_error(&response, 403, "NodeNotEndorsed");
+        let unknown =
+            user.post_json("/node/join", &evidence("00".repeat(32), &user_key)).await.unwrap();
+        crate::harness::expect_error(&unknown, 403, "CodeIdNotFound");
+        let unbound =
+            user.post_json("/node/join", &evidence(allowed, b"another key")).await.unwrap();
+        crate::harness::expect_error(&unbound, 403, "InvalidQuote");
+        let malformed = user.post_json("/node/join", &json!({"quote_info": 1})).await.unwrap();
+        crate::harness::expect_error(&malformed, 400, "InvalidInput");
+        let nodes = anonymous.get("/gov/service/nodes?api-version=2024-07-01").await.unwrap();
+        let nodes: Value = serde_json::from_slice(&nodes.body).unwrap();
+        assert_eq!(nodes["value"].as_array().map(Vec::len), Some(1), "nothing recorded: {nodes}");
+    });
+    node.terminate();
+}
