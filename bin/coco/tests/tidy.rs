@@ -53,7 +53,12 @@ impl FileKind {
                 || file_name == "tests.rs"
                 || file_name.ends_with("_test.rs")
                 || file_name.ends_with("_tests.rs"),
-            library: components.len() > 3 && components[0] == "crates" && components[2] == "src",
+            // A crate's binary (`src/main.rs`, `src/bin/`) is a program, not library code.
+            library: components.len() > 3
+                && components[0] == "crates"
+                && components[2] == "src"
+                && file_name != "main.rs"
+                && components.get(3) != Some(&"bin"),
         }
     }
 }

@@ -24,10 +24,12 @@
 mod consensus;
 mod journal;
 mod network;
+mod runtime;
 mod store;
 mod types;
 
 pub use consensus::{Consensus, ConsensusError, Proposal, Settings, Status};
 pub use journal::{Committed, Flush, Journal, JournalError};
 pub use network::{Rpc, Transport, TransportError};
+pub use runtime::seed_thread_rng;
 pub use types::{JournalEntry, JournalPayload, Membership, Peer, Vote};

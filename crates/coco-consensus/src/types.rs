@@ -18,7 +18,7 @@ openraft::declare_raft_types!(
         Node = Peer,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = crate::runtime::CocoRuntime,
 );
 
 /// The application data of a Raft entry.

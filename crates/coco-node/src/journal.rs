@@ -38,7 +38,8 @@ pub type OnCommit = Arc<dyn Fn(TxId) + Send + Sync>;
 pub struct SharedNode {
     node: Arc<Mutex<Node>>,
     on_commit: OnCommit,
-    syncer: mpsc::Sender<PendingSync>,
+    /// The sync thread's queue; `None` syncs inline (deterministic, for the simulator).
+    syncer: Option<mpsc::Sender<PendingSync>>,
 }
 
 impl SharedNode {
@@ -50,14 +51,23 @@ impl SharedNode {
     /// If the OS cannot start a thread.
     #[must_use]
     pub fn new(node: Node, on_commit: OnCommit) -> Self {
+        let node = under_consensus(node);
         let (syncer, jobs) = mpsc::channel::<PendingSync>();
-        let shared = Self { node: Arc::new(Mutex::new(node)), on_commit, syncer };
+        let shared = Self { node: Arc::new(Mutex::new(node)), on_commit, syncer: Some(syncer) };
         let worker = shared.clone();
         std::thread::Builder::new()
             .name("coco-ledger-sync".into())
             .spawn(move || worker.sync_loop(&jobs))
             .expect("the ledger sync thread starts");
         shared
+    }
+
+    /// Shares `node` with durability inline: each append `fdatasync`s before consensus
+    /// continues. Slower, but with no thread of its own a run is a function of its inputs,
+    /// which the fault simulator needs.
+    #[must_use]
+    pub fn new_synchronous(node: Node, on_commit: OnCommit) -> Self {
+        Self { node: Arc::new(Mutex::new(under_consensus(node))), on_commit, syncer: None }
     }
 
     /// Locks the node. A poisoned lock means a mutation panicked, which breaks the node's
@@ -116,6 +126,13 @@ impl SharedNode {
     }
 }
 
+/// From now on consensus decides what is committed: a signature that is durable here
+/// but not yet committed by consensus (after a restart, say) must not count.
+fn under_consensus(mut node: Node) -> Node {
+    node.consensus_committed = Some(node.committed.seqno);
+    node
+}
+
 fn journal_error(what: &str) -> impl FnOnce(Error) -> JournalError + '_ {
     move |e| JournalError::new(what, e)
 }
@@ -131,12 +148,20 @@ impl Journal for SharedNode {
             }
             node.ledger.begin_flush().map_err(|e| JournalError::new("writing", e))?
         };
-        let syncer = self.syncer.clone();
-        Ok(Box::new(move || {
-            syncer
-                .send(pending)
-                .map_err(|_| JournalError::new("syncing", "the sync thread stopped"))
-        }))
+        match self.syncer.clone() {
+            Some(syncer) => Ok(Box::new(move || {
+                syncer
+                    .send(pending)
+                    .map_err(|_| JournalError::new("syncing", "the sync thread stopped"))
+            })),
+            None => {
+                let shared = self.clone();
+                Ok(Box::new(move || {
+                    let durable = pending.sync().map_err(|e| JournalError::new("syncing", e))?;
+                    shared.complete(durable).map(drop).map_err(journal_error("committing"))
+                }))
+            }
+        }
     }
 
     fn truncate(&self, from: Seqno) -> Result<(), JournalError> {

@@ -327,6 +327,15 @@ impl Node {
         Ok(())
     }
 
+    /// The raw bytes of the ledger entry at `seqno` (auditors and the simulator compare
+    /// them across nodes).
+    ///
+    /// # Errors
+    /// The seqno is not held, or the ledger cannot be read.
+    pub fn ledger_entry(&self, seqno: Seqno) -> Result<Vec<u8>> {
+        Ok(self.ledger.read_entry(seqno)?)
+    }
+
     /// The service certificate (PEM), which clients trust.
     #[must_use]
     pub fn service_cert_pem(&self) -> &str {

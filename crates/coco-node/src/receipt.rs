@@ -62,8 +62,8 @@ impl Node {
         let located = self.locate(tx)?;
         let record = &self.signatures[&located.signature_seqno];
         let base = JsonReceipt {
-            cert: self.node_cert_pem.clone(),
-            node_id: self.identity.node_id.to_hex(),
+            cert: self.signer_cert_pem(record.node)?,
+            node_id: record.node.to_hex(),
             is_signature_transaction: false,
             service_endorsements: Vec::new(),
             leaf_components: None,
@@ -85,6 +85,24 @@ impl Node {
             claims_digest: located.claims_digest,
         };
         Ok(JsonReceipt { leaf_components: Some(components), proof, ..base })
+    }
+
+    /// The endorsed certificate of the node that signed a root (this node, or the primary
+    /// of an earlier view).
+    fn signer_cert_pem(&self, node: coco_types::NodeId) -> Result<String> {
+        if node == self.identity.node_id {
+            return Ok(self.node_cert_pem.clone());
+        }
+        let map = crate::node::signature::map(crate::tables::NODES_ENDORSED_CERTIFICATES);
+        let pem = self.kv.snapshot().get(&map, node.to_hex().as_bytes()).map(<[u8]>::to_vec);
+        let pem = pem.ok_or_else(|| Error::Corrupt {
+            what: format!("signature by node {node}"),
+            reason: "its endorsed certificate is not in the store".to_owned(),
+        })?;
+        String::from_utf8(pem).map_err(|_| Error::Corrupt {
+            what: format!("endorsed certificate of node {node}"),
+            reason: "not UTF-8".to_owned(),
+        })
     }
 
     /// The COSE receipt of a committed transaction: the covering signature's COSE Sign1

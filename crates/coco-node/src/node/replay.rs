@@ -171,6 +171,7 @@ pub(crate) fn signature_of(write_set: &WriteSet, view: View) -> Result<Option<Si
         singleton(tables::COSE_SIGNATURES).ok_or_else(|| corrupt("COSE signature missing"))?;
     let cose: String = serde_json::from_slice(cose).map_err(|_| corrupt("COSE signature JSON"))?;
     Ok(Some(SignatureRecord {
+        node: json.node.parse().map_err(|_| corrupt("signing node id"))?,
         view,
         root: json.root.parse().map_err(|_| corrupt("root"))?,
         node_signature: BASE64.decode(json.sig).map_err(|_| corrupt("node signature"))?,

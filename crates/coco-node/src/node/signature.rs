@@ -13,6 +13,8 @@ use crate::tables;
 /// A signature transaction as receipts need it.
 #[derive(Clone, Debug)]
 pub struct SignatureRecord {
+    /// The node that signed (the primary of its view): its certificate goes in receipts.
+    pub node: coco_types::NodeId,
     /// The view of the signature transaction.
     pub view: View,
     /// The root it signs (leaves 0..seqno−1).
@@ -124,7 +126,9 @@ impl Node {
         };
         assert_eq!(ordered, seqno, "signature ordered at an unexpected seqno");
         let txid = self.seal_or_undo(seqno, &write_set, true, false)?;
-        let record = SignatureRecord { view: txid.view, root, node_signature, cose_signature };
+        let node = self.identity.node_id;
+        let record =
+            SignatureRecord { node, view: txid.view, root, node_signature, cose_signature };
         self.signatures.insert(seqno, record);
         self.txs_since_signature = 0;
         self.last_signature_ms = now_ms;

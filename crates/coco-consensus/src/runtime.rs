@@ -1,0 +1,109 @@
+//! openraft's async runtime for Coco: tokio, with the randomness (election timeouts) drawn
+//! from a per-thread generator that a simulator can seed, so a seed replays a run exactly.
+//! Outside a simulator the generator is seeded from the OS on first use.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::async_runtime::TokioOneShotSender;
+use openraft::{AsyncRuntime, OptionalSend, TokioInstant};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+thread_local! {
+    static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// Seeds this thread's consensus randomness (a simulator calls this on its one thread
+/// before it starts any node).
+pub fn seed_thread_rng(seed: u64) {
+    RNG.with(|rng| *rng.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
+}
+
+/// This thread's generator, as openraft asks for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ThreadRng;
+
+impl RngCore for ThreadRng {
+    fn next_u32(&mut self) -> u32 {
+        with_rng(RngCore::next_u32)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        with_rng(RngCore::next_u64)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        with_rng(|rng| rng.fill_bytes(dest));
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        with_rng(|rng| rng.try_fill_bytes(dest))
+    }
+}
+
+fn with_rng<T>(f: impl FnOnce(&mut StdRng) -> T) -> T {
+    RNG.with(|rng| f(rng.borrow_mut().get_or_insert_with(StdRng::from_entropy)))
+}
+
+/// Tokio, with [`ThreadRng`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CocoRuntime;
+
+impl AsyncRuntime for CocoRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle<T: OptionalSend + 'static> = tokio::task::JoinHandle<T>;
+    type Sleep = tokio::time::Sleep;
+    type Instant = TokioInstant;
+    type TimeoutError = tokio::time::error::Elapsed;
+    type Timeout<R, T: Future<Output = R> + OptionalSend> = tokio::time::Timeout<T>;
+    type ThreadLocalRng = ThreadRng;
+    type OneshotSender<T: OptionalSend> = TokioOneShotSender<T>;
+    type OneshotReceiver<T: OptionalSend> = tokio::sync::oneshot::Receiver<T>;
+    type OneshotReceiverError = tokio::sync::oneshot::error::RecvError;
+
+    #[allow(clippy::disallowed_methods, reason = "openraft's runtime spawns its own tasks")]
+    fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
+    where
+        T: Future + OptionalSend + 'static,
+        T::Output: OptionalSend + 'static,
+    {
+        tokio::task::spawn(future)
+    }
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        tokio::time::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
+        tokio::time::sleep_until(deadline)
+    }
+
+    fn timeout<R, F: Future<Output = R> + OptionalSend>(
+        duration: Duration,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        tokio::time::timeout(duration, future)
+    }
+
+    fn timeout_at<R, F: Future<Output = R> + OptionalSend>(
+        deadline: Self::Instant,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        tokio::time::timeout_at(deadline, future)
+    }
+
+    fn is_panic(join_error: &Self::JoinError) -> bool {
+        join_error.is_panic()
+    }
+
+    fn thread_rng() -> Self::ThreadLocalRng {
+        ThreadRng
+    }
+
+    fn oneshot<T: OptionalSend>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        (TokioOneShotSender(sender), receiver)
+    }
+}
