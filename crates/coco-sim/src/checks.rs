@@ -80,7 +80,8 @@ impl Checker {
                 self.committed.insert(tx);
             }
         }
-        self.check_prefixes(nodes, false)
+        self.check_prefixes(nodes, false)?;
+        check_log_matching(nodes)
     }
 
     /// Whether every node is up and has caught up with the highest commit point seen.
@@ -149,6 +150,32 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Raft's log matching, on the last entries two nodes both hold: an entry with the same
+/// TxId on both is the same entry, byte for byte (committed or not).
+fn check_log_matching(nodes: &[SimNode]) -> Result<(), String> {
+    let up: Vec<&SimNode> = nodes.iter().filter(|node| node.shared.is_some()).collect();
+    for (index, a) in up.iter().enumerate() {
+        for b in &up[index + 1..] {
+            let (Some(sa), Some(sb)) = (&a.shared, &b.shared) else { continue };
+            let (na, nb) = (sa.lock(), sb.lock());
+            let last = na.last_seqno().min(nb.last_seqno()).0;
+            for seqno in last.saturating_sub(3).max(1)..=last {
+                let seqno = Seqno(seqno);
+                if na.view_of(seqno).is_some() && na.view_of(seqno) == nb.view_of(seqno) {
+                    let (ea, eb) = (na.ledger_entry(seqno), nb.ledger_entry(seqno));
+                    if ea.as_ref().ok() != eb.as_ref().ok() {
+                        return Err(format!(
+                            "entry {seqno} has the same view on {} and {} but differs",
+                            a.id, b.id
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(entry: &Result<Vec<u8>, coco_node::Error>) -> String {

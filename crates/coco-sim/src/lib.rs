@@ -9,8 +9,9 @@
 //!
 //! After every step the simulator checks: at most one primary per view; an entry a node
 //! reported committed never changes there; committed ledger prefixes are byte-identical
-//! across nodes. After healing and catching up: every transaction seen Committed is
-//! Committed, at the same TxId, on every node, and its receipt verifies.
+//! across nodes; log matching (an entry with the same TxId on two nodes is the same).
+//! After healing and catching up: every transaction seen Committed is Committed, at the
+//! same TxId, on every node, and its receipt verifies.
 //!
 //! `cargo run -p coco-sim -- --seeds N` runs seeds and prints the command replaying a
 //! failing one.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::block_on;
-use coco_types::Limits;
+use coco_types::{Limits, TxId};
 
 use crate::harness::{
     COCO, Launch, NodeProcess, Who, Workspace, describe, get_record, post_record, quick_limits,
@@ -37,16 +37,45 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
         // A joiner serves before the primary's first message reaches it.
         wait_for(joiner, "a known primary", |network| network["primary_id"].is_string());
     }
+    let written = write_across_a_rekey(&workspace, &node0, &joiners);
+    let old_primary = network(&node0)["node_id"].as_str().unwrap().to_owned();
+    node0.kill9();
+    let primary = wait_for_primary(&joiners, &old_primary);
+    let after = keep_committing(&workspace, primary, &joiners, &written);
+    let replacement = replace_the_lost_node(&workspace, primary, &old_primary, after);
+    let ledgers: Vec<PathBuf> = (1..=3).map(|n| node_dir(&workspace, n).join("ledger")).collect();
+    replacement.terminate();
+    for joiner in joiners {
+        joiner.terminate();
+    }
+    assert_same_committed_chunks(&ledgers[0], &ledgers[1]);
+    assert_same_committed_chunks(&ledgers[0], &ledgers[2]);
+    for ledger in &ledgers {
+        let verify = run_coco(&["ledger", "verify", "--quiet", &ledger.to_string_lossy()]);
+        assert!(verify.status.success(), "coco ledger verify: {}", describe(&verify));
+        if let Some(ccf) = crate::ccf::CcfPython::from_env("cluster") {
+            let output = ccf.read_ledger(ledger, true);
+            assert!(output.status.success(), "read_ledger.py: {}", describe(&output));
+        }
+    }
+}
 
+/// Writes 20 records, half through the primary, half through a backup (forwarded), with a
+/// rekey proposed to a backup in between; every node serves them. Returns their TxIds.
+fn write_across_a_rekey(
+    workspace: &Workspace,
+    node0: &NodeProcess,
+    joiners: &[NodeProcess],
+) -> Vec<TxId> {
     let rekey = workspace.root().join("rekey.json");
     let proposal = json!({"actions": [{"name": "trigger_ledger_rekey", "args": {}}]});
     std::fs::write(&rekey, proposal.to_string()).unwrap();
-    let committed = block_on(async {
+    let written = block_on(async {
         let mut user = node0.connect(&Who::User).await;
-        let mut last = None;
+        let mut written = Vec::new();
         for id in 1..=10 {
             let msg = format!("secret {id}");
-            last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
+            written.push(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
         }
         // A rekey, proposed to a backup (forwarded to the primary): the backups learn the
         // new secret from the ledger and read on.
@@ -57,49 +86,80 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
         let mut user = joiners[1].connect(&Who::User).await;
         for id in 11..=20 {
             let msg = format!("secret {id}");
-            last = Some(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
+            written.push(post_record(&mut user, "/app/log/private", id, &msg).await.unwrap());
         }
-        let last = last.unwrap();
-        wait_committed(&mut user, last).await;
-        last
+        wait_committed(&mut user, *written.last().unwrap()).await;
+        written
     });
-    for joiner in &joiners {
+    for joiner in joiners {
         block_on(async {
             let mut user = joiner.connect(&Who::User).await;
-            wait_committed(&mut user, committed).await;
+            wait_committed(&mut user, *written.last().unwrap()).await;
             let record = get_record(&mut user, "private", 20).await.unwrap();
             assert_eq!(record.as_deref(), Some("secret 20"), "a backup serves the record");
         });
     }
+    written
+}
 
-    let old_primary = network(&node0)["node_id"].as_str().unwrap().to_owned();
-    node0.kill9();
-    let primary = wait_for_primary(&joiners, &old_primary);
+/// After the failover: every committed record is there with a receipt that verifies, and
+/// a new write commits on both survivors. Returns its TxId.
+fn keep_committing(
+    workspace: &Workspace,
+    primary: &NodeProcess,
+    joiners: &[NodeProcess],
+    written: &[TxId],
+) -> TxId {
+    let service = workspace.service_cert_pem();
     block_on(async {
         let mut user = primary.connect(&Who::User).await;
         for id in 1..=20 {
             let record = get_record(&mut user, "private", id).await.unwrap();
             assert_eq!(record, Some(format!("secret {id}")), "committed record {id} survives");
         }
+        // Every acknowledged write has a receipt from the new primary that verifies offline.
+        for tx in written {
+            for form in [coco_client::ReceiptForm::Json, coco_client::ReceiptForm::Cose] {
+                let receipt = user.receipt(*tx, form, WAIT).await.unwrap();
+                coco_client::verify_receipt_bytes(&receipt, &service)
+                    .unwrap_or_else(|e| panic!("receipt of {tx} ({form:?}): {e}"));
+            }
+        }
         let tx = post_record(&mut user, "/app/log/private", 100, "after failover").await.unwrap();
         wait_committed(&mut user, tx).await;
-        for joiner in &joiners {
+        for joiner in joiners {
             wait_committed(&mut joiner.connect(&Who::User).await, tx).await;
         }
+        tx
+    })
+}
+
+/// A fresh node joins through the new primary and the members retire the lost one; the
+/// configuration follows, and the newcomer catches up.
+fn replace_the_lost_node(
+    workspace: &Workspace,
+    primary: &NodeProcess,
+    lost: &str,
+    after: TxId,
+) -> NodeProcess {
+    let replacement = join_by_vote(workspace, primary, 3);
+    let retire = json!({"actions": [{"name": "remove_node", "args": {"node_id": lost}}]});
+    let file = workspace.root().join("retire.json");
+    std::fs::write(&file, retire.to_string()).unwrap();
+    let address = primary.addr().to_string();
+    let retired = gov(&address, &workspace.sandbox(), &["propose", &file.to_string_lossy()]);
+    assert_eq!(retired["proposalState"], "Accepted", "{retired}");
+    wait_for(primary, "the lost node replaced", |network| {
+        let voters = network["voters"].as_array().cloned().unwrap_or_default();
+        voters.len() == 3 && !voters.iter().any(|voter| voter == lost)
     });
-    let ledgers: Vec<PathBuf> = (1..=2).map(|n| node_dir(&workspace, n).join("ledger")).collect();
-    for joiner in joiners {
-        joiner.terminate();
-    }
-    assert_same_committed_chunks(&ledgers[0], &ledgers[1]);
-    for ledger in &ledgers {
-        let verify = run_coco(&["ledger", "verify", "--quiet", &ledger.to_string_lossy()]);
-        assert!(verify.status.success(), "coco ledger verify: {}", describe(&verify));
-        if let Some(ccf) = crate::ccf::CcfPython::from_env("cluster") {
-            let output = ccf.read_ledger(ledger, true);
-            assert!(output.status.success(), "read_ledger.py: {}", describe(&output));
-        }
-    }
+    block_on(async {
+        let mut user = replacement.connect(&Who::User).await;
+        wait_committed(&mut user, after).await;
+        let record = get_record(&mut user, "private", 100).await.unwrap();
+        assert_eq!(record.as_deref(), Some("after failover"), "the replacement caught up");
+    });
+    replacement
 }
 
 fn node_dir(workspace: &Workspace, n: u32) -> PathBuf {
