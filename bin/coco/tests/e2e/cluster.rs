@@ -37,9 +37,16 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
         // A joiner serves before the primary's first message reaches it.
         wait_for(joiner, "a known primary", |network| network["primary_id"].is_string());
     }
-    let written = write_across_a_rekey(&workspace, &node0, &joiners);
+    let mut written = write_across_a_rekey(&workspace, &node0, &joiners);
     let old_primary = network(&node0)["node_id"].as_str().unwrap().to_owned();
+    // Commit-blocking writes keep coming while the primary is killed: each one answered
+    // was committed, so each must survive.
+    let load = under_load(&workspace, node0.addr());
+    std::thread::sleep(Duration::from_millis(300));
     node0.kill9();
+    let under_load = load.join().unwrap();
+    assert!(!under_load.is_empty(), "writes were committed under load before the kill");
+    written.extend(under_load);
     let primary = wait_for_primary(&joiners, &old_primary);
     let after = keep_committing(&workspace, primary, &joiners, &written);
     let replacement = replace_the_lost_node(&workspace, primary, &old_primary, after);
@@ -100,6 +107,34 @@ fn write_across_a_rekey(
         });
     }
     written
+}
+
+/// Writes commit-blocking records to `node` from another thread until it stops answering;
+/// returns the TxIds it acknowledged as committed.
+fn under_load(workspace: &Workspace, address: SocketAddr) -> std::thread::JoinHandle<Vec<TxId>> {
+    let dir = workspace.sandbox();
+    let read = move |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let identity = coco_client::ClientIdentity {
+        cert_pem: read("user0_cert.pem"),
+        key_pem: read("user0_privk.pem"),
+    };
+    let config = coco_client::ClientConfig::new(&read("service_cert.pem"), Some(&identity));
+    let client = coco_client::Client::new(config.unwrap());
+    std::thread::spawn(move || {
+        block_on(async move {
+            let mut connection =
+                client.connect(address, coco_client::Protocol::Http2).await.unwrap();
+            let mut committed = Vec::new();
+            for id in 1000.. {
+                let path = "/app/log/blocking/private";
+                match post_record(&mut connection, path, id, &format!("load {id}")).await {
+                    Ok(tx) => committed.push(tx),
+                    Err(_) => break,
+                }
+            }
+            committed
+        })
+    })
 }
 
 /// After the failover: every committed record is there with a receipt that verifies, and
