@@ -72,6 +72,8 @@ pub struct Ledger {
     dir: PathBuf,
     dir_handle: File,
     chunk_bytes: u64,
+    /// Chunks complete only where entries' flags say (see [`Ledger::chunk_by_flags_only`]).
+    chunk_by_flags_only: bool,
     closed: Vec<ClosedChunk>,
     current: Option<OpenChunk>,
     /// Seqno of `index[0]`; the next seqno to append while the ledger is empty.
@@ -110,6 +112,7 @@ impl Ledger {
             dir,
             dir_handle,
             chunk_bytes,
+            chunk_by_flags_only: false,
             closed: Vec::new(),
             current: None,
             index: Vec::new(),
@@ -238,6 +241,20 @@ impl Ledger {
         chunks
     }
 
+    /// From now on, completes chunks only where entries say so
+    /// (`FORCE_LEDGER_CHUNK_AFTER`/`BEFORE`), never by this ledger's own size rule: with
+    /// several nodes the primary decides, so every node's chunks are the same files.
+    pub fn chunk_by_flags_only(&mut self) {
+        self.chunk_by_flags_only = true;
+    }
+
+    /// Whether the in-progress chunk has reached `chunk_bytes`: the primary then marks its
+    /// next signature `FORCE_LEDGER_CHUNK_AFTER`.
+    #[must_use]
+    pub fn chunk_is_full(&self) -> bool {
+        self.current.as_ref().is_some_and(|chunk| chunk.len >= self.chunk_bytes)
+    }
+
     /// Makes an empty ledger start after `seqno` (a node that joined from a snapshot at
     /// `seqno`): the next append must be `seqno + 1`, and `seqno` counts as committed.
     ///
@@ -304,7 +321,8 @@ impl Ledger {
             }
             ledger.write_entry(seqno.0, raw_entry, is_signature)?;
             let len = ledger.current.as_ref().map_or(0, |chunk| chunk.len);
-            if complete_after || (is_signature && len >= ledger.chunk_bytes) {
+            let by_size = !ledger.chunk_by_flags_only && is_signature && len >= ledger.chunk_bytes;
+            if complete_after || by_size {
                 ledger.complete_current()?;
             }
             Ok(())

@@ -130,6 +130,7 @@ impl SharedNode {
 /// but not yet committed by consensus (after a restart, say) must not count.
 fn under_consensus(mut node: Node) -> Node {
     node.consensus_committed = Some(node.committed.seqno);
+    node.ledger.chunk_by_flags_only();
     node
 }
 

@@ -434,3 +434,18 @@ fn merged_syncs_cover_both_even_across_a_completed_chunk() {
     assert!(ledger.chunks().len() > 1, "the appends completed a chunk in between");
     assert_eq!(first.merge(second).sync().unwrap(), Seqno(200));
 }
+
+#[test]
+fn a_ledger_chunking_by_flags_ends_chunks_only_where_entries_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    ledger.chunk_by_flags_only();
+    append_range(&mut ledger, 1..=200);
+    assert_eq!(ledger.chunks().len(), 1, "no chunk ends by size alone");
+    assert!(ledger.chunk_is_full(), "well past the size");
+    ledger.append(Seqno(201), &entry_with(201, FORCE_LEDGER_CHUNK_AFTER, 0), true).unwrap();
+    let chunks = ledger.chunks();
+    assert_eq!(chunks.len(), 1, "the flagged signature completed the chunk: {chunks:?}");
+    assert_eq!(chunks[0].end, Seqno(201));
+    assert!(!ledger.chunk_is_full(), "a new chunk starts empty");
+}

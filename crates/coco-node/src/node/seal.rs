@@ -76,10 +76,17 @@ impl Node {
             .expect("new seqnos follow the current secret");
         let commit_evidence = secret.evidence.evidence(txid);
         let claims_digest = Digest::ZERO;
+        // The primary ends a full chunk at a signature and says so in the entry, so every
+        // node that appends it ends its chunk there too.
+        let flags = if is_signature && self.ledger.chunk_is_full() {
+            coco_ledger::FORCE_LEDGER_CHUNK_AFTER
+        } else {
+            0
+        };
         let parts = EntryParts {
             view: self.view,
             seqno,
-            flags: 0,
+            flags,
             claims_digest,
             commit_evidence_digest: coco_crypto::sha256(commit_evidence.as_bytes()),
             public_maps: &public_maps,
