@@ -91,6 +91,30 @@ async fn consensus_call(
 /// Admits a node-to-node call: the caller's certificate is a node certificate endorsed by
 /// this service, and names a node of the configuration (a node with no configuration
 /// yet, a joiner, admits any node of the service: the primary feeding it).
+/// The node a certificate names, once checked to be endorsed by this service. Checks are
+/// remembered by the certificate's digest: a node presents the same certificate on every
+/// call, and an ECDSA verification per consensus message would sit on the commit path.
+fn endorsed_node(shared: &Shared, der: &[u8]) -> Result<coco_types::NodeId, String> {
+    let digest = coco_crypto::sha256(der);
+    if let Some(id) = shared.endorsed_nodes.lock().expect("never poisoned").get(&digest) {
+        return Ok(*id);
+    }
+    let cert = coco_crypto::Certificate::from_der(der)
+        .map_err(|e| format!("unusable certificate: {e}"))?;
+    cert.is_signed_by(&shared.service_cert)
+        .map_err(|_| "the certificate is not endorsed by this service".to_owned())?;
+    let id = coco_types::NodeId(coco_crypto::sha256(&cert.public_key_spki_der()));
+    let mut known = shared.endorsed_nodes.lock().expect("never poisoned");
+    if known.len() >= ENDORSED_NODES_MAX {
+        known.clear();
+    }
+    known.insert(digest, id);
+    Ok(id)
+}
+
+/// Most node certificates remembered as endorsed (far above any configuration's size).
+const ENDORSED_NODES_MAX: usize = 1024;
+
 pub(crate) fn authorize_node(shared: &Shared, peer: Option<&[u8]>) -> Result<(), ApiError> {
     let refused =
         |code: &'static str, message: String| ApiError::new(StatusCode::FORBIDDEN, code, message);
@@ -101,12 +125,7 @@ pub(crate) fn authorize_node(shared: &Shared, peer: Option<&[u8]>) -> Result<(),
             "present a node certificate",
         )
     })?;
-    let cert = coco_crypto::Certificate::from_der(der)
-        .map_err(|e| refused("NodeNotEndorsed", format!("unusable certificate: {e}")))?;
-    cert.is_signed_by(&shared.service_cert).map_err(|_| {
-        refused("NodeNotEndorsed", "the certificate is not endorsed by this service".into())
-    })?;
-    let id = coco_types::NodeId(coco_crypto::sha256(&cert.public_key_spki_der()));
+    let id = endorsed_node(shared, der).map_err(|reason| refused("NodeNotEndorsed", reason))?;
     let membership = shared.consensus.status().membership;
     if !membership.nodes.is_empty() && !membership.nodes.contains_key(&id) {
         return Err(refused(

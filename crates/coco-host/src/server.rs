@@ -35,6 +35,9 @@ pub(crate) struct Shared {
     pub(crate) service_cert: coco_crypto::Certificate,
     /// Channels to the other nodes (consensus calls, forwarded requests).
     pub(crate) transport: Arc<crate::peers::PeerTransport>,
+    /// Node certificates already checked as endorsed, by digest.
+    pub(crate) endorsed_nodes:
+        std::sync::Mutex<std::collections::BTreeMap<coco_types::Digest, coco_types::NodeId>>,
     pub(crate) app: Box<dyn App>,
     pub(crate) limits: Limits,
     /// The last committed TxId, for commit-blocking requests.
@@ -122,40 +125,15 @@ async fn serve(
     let service_cert = coco_crypto::Certificate::from_pem(node.service_cert_pem())
         .map_err(|e| Error::Tls(e.to_string()))?;
     let transport = Arc::new(crate::peers::PeerTransport::new(&service_cert, cert_der, key_der)?);
-    let node_id = node.node_id();
     let committed = Arc::new(watch::Sender::new(node.committed()));
-    let on_commit = committed.clone();
-    let node = SharedNode::new(
-        node,
-        Arc::new(move |tx: TxId| {
-            on_commit.send_if_modified(|current| {
-                let advanced = tx.seqno > current.seqno;
-                if advanced {
-                    *current = tx;
-                }
-                advanced
-            });
-        }),
-    );
-    let journal = Arc::new(node.clone());
-    let limits = &config.limits;
-    let settings = Settings {
-        heartbeat_ms: limits.heartbeat_ms,
-        election_timeout_ms: (limits.election_timeout_min_ms, limits.election_timeout_max_ms),
-        max_entries_per_message: limits.replication_entries_max,
-    };
-    let consensus = Consensus::start(node_id, &settings, journal, transport.clone())
-        .await
-        .map_err(|e| Error::Consensus(e.to_string()))?;
-    if consensus.status().membership.configs.iter().all(|voters| voters.len() == 1) {
-        // The only voter: no one else can elect it, and there is no one to wait for.
-        consensus.campaign().await.map_err(|e| Error::Consensus(e.to_string()))?;
-    }
+    let (node, consensus) =
+        start_consensus(node, &config.limits, committed.clone(), transport.clone()).await?;
     let shared = Arc::new(Shared {
         node,
         consensus,
         service_cert,
         transport,
+        endorsed_nodes: std::sync::Mutex::default(),
         app,
         limits: config.limits.clone(),
         committed,
@@ -171,6 +149,39 @@ async fn serve(
     let signer = tokio::spawn(signer_loop(shared.clone(), shutdown_rx));
     tracing::info!(%local_addr, "node listening");
     Ok(RunningNode { local_addr, shutdown, accept, signer, shared })
+}
+
+/// Shares the node with consensus and starts it; the commit point goes to `committed`.
+async fn start_consensus(
+    node: Node,
+    limits: &Limits,
+    committed: Arc<watch::Sender<TxId>>,
+    transport: Arc<crate::peers::PeerTransport>,
+) -> Result<(SharedNode, Consensus)> {
+    let node_id = node.node_id();
+    let on_commit = move |tx: TxId| {
+        committed.send_if_modified(|current| {
+            let advanced = tx.seqno > current.seqno;
+            if advanced {
+                *current = tx;
+            }
+            advanced
+        });
+    };
+    let node = SharedNode::new(node, Arc::new(on_commit));
+    let settings = Settings {
+        heartbeat_ms: limits.heartbeat_ms,
+        election_timeout_ms: (limits.election_timeout_min_ms, limits.election_timeout_max_ms),
+        max_entries_per_message: limits.replication_entries_max,
+    };
+    let consensus = Consensus::start(node_id, &settings, Arc::new(node.clone()), transport)
+        .await
+        .map_err(|e| Error::Consensus(e.to_string()))?;
+    if consensus.status().membership.configs.iter().all(|voters| voters.len() == 1) {
+        // The only voter: no one else can elect it, and there is no one to wait for.
+        consensus.campaign().await.map_err(|e| Error::Consensus(e.to_string()))?;
+    }
+    Ok((node, consensus))
 }
 
 impl RunningNode {
