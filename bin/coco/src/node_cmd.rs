@@ -92,6 +92,25 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
     }
 }
 
+/// Set by `coco sandbox` on the nodes it starts: they stop when it goes, even if it was
+/// killed outright and could not stop them.
+pub(crate) const STOP_WITH_PARENT: &str = "COCO_STOP_WITH_PARENT";
+
+/// Resolves once this process's parent has exited (it is then re-parented), if the parent
+/// asked for that with [`STOP_WITH_PARENT`]; never otherwise.
+async fn parent_gone() {
+    if std::env::var_os(STOP_WITH_PARENT).is_none() {
+        return std::future::pending().await;
+    }
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
+    }
+}
+
 /// Copies the ledger chunk files of `from` into `to`, which must be empty or absent.
 fn copy_ledger(from: &Path, to: &Path) -> Result<()> {
     let is_chunk = |name: &str| name.starts_with("ledger_") && !name.ends_with(".tmp");
@@ -154,6 +173,7 @@ pub(crate) fn serve(
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
+            () = parent_gone() => tracing::warn!("the sandbox that started this node is gone"),
             fatal = node.wait_fatal() => {
                 fatal?;
             }

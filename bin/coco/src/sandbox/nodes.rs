@@ -49,6 +49,10 @@ pub(crate) async fn start(
     members: &[PathBuf],
     service_cert: &Path,
 ) -> Result<(Nodes, Vec<SocketAddr>)> {
+    if count <= 1 {
+        // One node: nothing to start, and no connection to spend on waiting.
+        return Ok((Nodes { children: Vec::new() }, Vec::new()));
+    }
     let service_pem = std::fs::read_to_string(service_cert)
         .with_context(|| format!("reading {}", service_cert.display()))?;
     let client = Client::new(ClientConfig::new(&service_pem, None)?);
@@ -71,6 +75,7 @@ pub(crate) async fn start(
             command.args(["--target", &primary.to_string()]);
         }
         let log = std::fs::File::create(node_dir.join("node.log"))?;
+        command.env(crate::node_cmd::STOP_WITH_PARENT, "1");
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn()?;
         nodes.children.push((node_dir.clone(), child));
         if !joined {

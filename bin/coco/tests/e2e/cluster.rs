@@ -354,7 +354,14 @@ fn the_sandbox_runs_three_nodes() {
         let record = get_record(&mut backup, "private", 1).await.unwrap();
         assert_eq!(record.as_deref(), Some("via node2"));
     });
-    sandbox.terminate();
+    // Killed outright, the sandbox cannot stop its nodes: they notice and stop themselves.
+    sandbox.kill9();
+    let address = config.network.listen_address;
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(address).is_ok() {
+        assert!(Instant::now() < deadline, "node2 still serves after its sandbox died");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Node-to-node endpoints and joins refuse what is not a node of the service, or not
