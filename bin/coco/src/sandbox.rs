@@ -78,7 +78,7 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
     result
 }
 
-fn default_config(port: u16) -> NodeConfig {
+pub(super) fn default_config(port: u16) -> NodeConfig {
     NodeConfig {
         network: NetworkConfig {
             listen_address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),

@@ -196,6 +196,13 @@ impl Consensus {
         }
     }
 
+    /// Whether this node is the primary now; cheaper than [`Self::status`] (no copy), for
+    /// the per-request checks.
+    #[must_use]
+    pub fn is_primary(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
     /// Waits until `condition` holds for [`Self::status`], or `timeout` passes.
     ///
     /// # Errors

@@ -75,7 +75,7 @@ fn kept(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
 pub(crate) fn should_forward(shared: &Shared, request: &Request) -> bool {
     request.method() != Method::GET
         && request.headers().get(FORWARDED).is_none()
-        && !shared.consensus.status().is_primary
+        && !shared.consensus.is_primary()
 }
 
 /// Sends `request` to the primary and returns its answer.

@@ -307,7 +307,7 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             _ = interval.tick() => {}
             () = shared.sign_now.notified() => {}
         }
-        if !shared.consensus.status().is_primary {
+        if !shared.consensus.is_primary() {
             continue;
         }
         let ticket = {

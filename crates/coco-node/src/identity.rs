@@ -62,17 +62,8 @@ impl Identity {
         let service_cert =
             Certificate::from_pem(&read(SERVICE_CERT)?).map_err(crypto(SERVICE_CERT))?;
         let ledger_secrets = parse_secrets(&read(LEDGER_SECRETS)?)?;
-        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        let state_dir = state_dir.to_owned();
-        Ok(Some(Self {
-            node_key,
-            node_cert,
-            node_id,
-            service_key,
-            service_cert,
-            ledger_secrets,
-            state_dir,
-        }))
+        let keys = (node_key, node_cert, service_key, service_cert);
+        Ok(Some(Self::assemble(keys, ledger_secrets, state_dir)))
     }
 
     /// Creates a fresh service and node identity, with the first ledger secret valid from
@@ -108,16 +99,8 @@ impl Identity {
             CERT_VALIDITY_DAYS,
         )
         .map_err(crypto("node certificate"))?;
-        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        Ok(Self {
-            node_key,
-            node_cert,
-            node_id,
-            service_key,
-            service_cert,
-            ledger_secrets: LedgerSecrets::default(),
-            state_dir: state_dir.to_owned(),
-        })
+        let keys = (node_key, node_cert, service_key, service_cert);
+        Ok(Self::assemble(keys, LedgerSecrets::default(), state_dir))
     }
 
     /// The identity of a node members trusted: its own key, the rest from the primary.
@@ -147,11 +130,29 @@ impl Identity {
         let lines: String =
             material.ledger_secrets.iter().map(|(from, key)| format!("{from} {key}\n")).collect();
         let ledger_secrets = parse_secrets(&lines)?;
-        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
-        if node_id != material.node_id {
+        let keys = (node_key, node_cert, service_key, service_cert);
+        let identity = Self::assemble(keys, ledger_secrets, state_dir);
+        if identity.node_id != material.node_id {
             return Err(corrupt("the material is for another node"));
         }
-        let identity = Self {
+        identity.seal()?;
+        Ok(identity)
+    }
+
+    /// The identity of these keys (node key, node certificate, service key, service
+    /// certificate); the node id is derived from the node key.
+    fn assemble(
+        (node_key, node_cert, service_key, service_cert): (
+            SigningKey,
+            Certificate,
+            SigningKey,
+            Certificate,
+        ),
+        ledger_secrets: LedgerSecrets,
+        state_dir: &Path,
+    ) -> Self {
+        let node_id = NodeId(coco_crypto::sha256(&node_key.public_key_der()));
+        Self {
             node_key,
             node_cert,
             node_id,
@@ -159,9 +160,7 @@ impl Identity {
             service_cert,
             ledger_secrets,
             state_dir: state_dir.to_owned(),
-        };
-        identity.seal()?;
-        Ok(identity)
+        }
     }
 
     /// Writes the identity to `state_dir`.

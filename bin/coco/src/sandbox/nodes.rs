@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use coco_client::{Client, ClientConfig, Protocol};
-use coco_node::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
+use coco_node::NodeConfig;
 use serde_json::{Value, json};
 
 /// Longest the sandbox waits for a node to ask to join, or to become a voter.
@@ -108,25 +108,10 @@ async fn wait_until_serving(client: &Client, address: SocketAddr) -> Result<()> 
     }
 }
 
+/// The sandbox's node configuration (its `service` part only matters at genesis, so a
+/// joining node simply carries the first node's).
 fn node_config(port: u16) -> NodeConfig {
-    NodeConfig {
-        network: NetworkConfig {
-            listen_address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            subject_alt_names: vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
-        },
-        storage: StorageConfig {
-            ledger_dir: PathBuf::from("ledger"),
-            state_dir: PathBuf::from("state"),
-            service_cert_file: PathBuf::from("../service_cert.pem"),
-        },
-        service: ServiceConfig {
-            members: vec![PathBuf::from("../member0_cert.pem")],
-            users: vec![],
-            member_encryption_keys: vec![],
-            recovery_threshold: 1,
-        },
-        limits: coco_types::Limits::default(),
-    }
+    super::default_config(port)
 }
 
 /// A port free now (the node binds it a moment later).
