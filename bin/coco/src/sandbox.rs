@@ -26,6 +26,9 @@ pub(crate) struct SandboxArgs {
     nodes: u32,
 }
 
+/// Longest the sandbox waits for its members to open the service.
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
     let dir = crate::absolute(&args.dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -57,7 +60,9 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
         &config,
         crate::node_cmd::Startup::Start,
         async |addr: SocketAddr| {
-            open::open_service(&members, &service_cert, addr).await?;
+            tokio::time::timeout(OPEN_WAIT, open::open_service(&members, &service_cert, addr))
+                .await
+                .with_context(|| format!("the service did not open within {OPEN_WAIT:?}"))??;
             let (nodes, addresses) =
                 nodes::start(&dir, args.nodes, addr, &members, &service_cert).await?;
             *others.lock().expect("never poisoned") = Some(nodes);

@@ -7,6 +7,7 @@
 //! Frame, both ways: a 4-byte big-endian length, a JSON head, then the body bytes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -21,7 +22,9 @@ use crate::server::{PeerCert, Shared};
 /// Marks a request a primary received forwarded: it is never forwarded again.
 const FORWARDED: &str = "x-coco-forwarded";
 /// Longest a backup waits for a primary to be known before refusing to forward.
-const PRIMARY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+const PRIMARY_WAIT: Duration = Duration::from_secs(3);
+/// How much longer than a commit wait a forwarded request may take.
+const FORWARD_MARGIN: Duration = Duration::from_secs(5);
 /// Headers a forwarded request or answer keeps.
 const KEPT_HEADERS: [&str; 3] = ["content-type", crate::routes::TX_ID_HEADER, "retry-after"];
 
@@ -70,22 +73,47 @@ fn kept(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Whether a request must go to the primary: it may write, this node is not the primary,
-/// and it was not forwarded here already.
-pub(crate) fn should_forward(shared: &Shared, request: &Request) -> bool {
-    request.method() != Method::GET
-        && request.headers().get(FORWARDED).is_none()
-        && !shared.consensus.is_primary()
+/// Where a request runs.
+pub(crate) enum Route {
+    /// Here: a read, a request already forwarded, or this node is the primary.
+    Here,
+    /// On the primary, as consensus last reported it (its primary may be unknown).
+    Primary(Box<coco_node::consensus::Status>),
 }
 
-/// Sends `request` to the primary and returns its answer.
-pub(crate) async fn forward(shared: &Shared, request: Request) -> Result<Response, ApiError> {
-    // During an election no primary is known for a moment: wait for one, briefly.
-    let known = |status: &coco_node::consensus::Status| status.primary.is_some();
-    let status = match shared.consensus.wait_until(PRIMARY_WAIT, known).await {
+/// Decides where `request` runs: writes go to the primary unless this node is it or the
+/// request was forwarded already. During an election no primary is known for a moment,
+/// and a node that just won its view may name itself primary before it acts as one: both
+/// wait, briefly, so a node never forwards to itself.
+pub(crate) fn route<'a>(shared: &'a Shared, request: &Request) -> impl Future<Output = Route> + 'a {
+    // Decided before the future, which must not hold the (non-`Sync`) request.
+    let here = request.method() == Method::GET || request.headers().get(FORWARDED).is_some();
+    async move {
+        if here || shared.consensus.is_primary() {
+            return Route::Here;
+        }
+        settled_primary(shared).await
+    }
+}
+
+async fn settled_primary(shared: &Shared) -> Route {
+    let settled = |status: &coco_node::consensus::Status| match status.primary {
+        Some(primary) => primary != status.id || status.is_primary,
+        None => false,
+    };
+    let status = match shared.consensus.wait_until(PRIMARY_WAIT, settled).await {
         Ok(status) => status,
         Err(status) => *status,
     };
+    if status.is_primary { Route::Here } else { Route::Primary(Box::new(status)) }
+}
+
+/// Sends `request` to the primary `status` names and returns its answer.
+pub(crate) async fn forward(
+    shared: &Shared,
+    status: &coco_node::consensus::Status,
+    request: Request,
+) -> Result<Response, ApiError> {
     let unavailable = |message: String| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotPrimary", message).retry_after(1)
     };
@@ -107,10 +135,12 @@ pub(crate) async fn forward(shared: &Shared, request: Request) -> Result<Respons
         headers: kept(&parts.headers),
         caller: caller.map(hex::encode),
     };
-    let answer = shared
-        .transport
-        .request(primary, &address, "/node/forward", frame(&head, &body))
+    // A forwarded write may wait for its commit there; past that, the primary is gone.
+    let wait = Duration::from_millis(shared.limits.commit_wait_ms_max) + FORWARD_MARGIN;
+    let call = shared.transport.request(primary, &address, "/node/forward", frame(&head, &body));
+    let answer = tokio::time::timeout(wait, call)
         .await
+        .map_err(|_| unavailable(format!("the primary did not answer within {wait:?}")))?
         .map_err(|e| unavailable(format!("forwarding to the primary failed: {e}")))?;
     let (head, body): (ResponseHead, &[u8]) =
         unframe(&answer).map_err(|e| unavailable(format!("the primary answered badly: {e}")))?;

@@ -36,8 +36,8 @@ pub(crate) async fn node_join(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if crate::forward::should_forward(&shared, &request) {
-        return crate::forward::forward(&shared, request).await;
+    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await {
+        return crate::forward::forward(&shared, &status, request).await;
     }
     let peer = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
     let der = peer.ok_or_else(|| join_error(&JoinError::Certificate("none presented".into())))?;
