@@ -93,6 +93,7 @@ pub(super) fn default_config(port: u16) -> NodeConfig {
             ledger_dir: PathBuf::from("ledger"),
             state_dir: PathBuf::from("state"),
             service_cert_file: PathBuf::from("../service_cert.pem"),
+            snapshots_dir: PathBuf::from("snapshots"),
         },
         service: ServiceConfig {
             members: (0..3).map(|i| PathBuf::from(format!("../member{i}_cert.pem"))).collect(),

@@ -213,8 +213,8 @@ impl RunningNode {
         let _ = self.signer.await;
         let shared = &self.shared;
         if shared.consensus.status().is_primary && shared.node().unsigned_txs() > 0 {
-            let ticket = shared.node().queue_signature(now_ms())?;
-            if let Some(ticket) = ticket {
+            let tickets = shared.node().queue_signature(now_ms())?;
+            for ticket in tickets {
                 let ordered = crate::ordering::propose_unanswered(shared, ticket);
                 let _ = tokio::time::timeout(SHUTDOWN_WAIT, ordered).await;
             }
@@ -310,17 +310,17 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
         if !shared.consensus.is_primary() {
             continue;
         }
-        let ticket = {
+        let tickets = {
             let mut node = shared.node();
             let now = now_ms();
             let waited_for = shared.commit_waiters.load(Ordering::Acquire) > 0;
             if node.signature_due(now) || (waited_for && node.unsigned_txs() > 0) {
                 node.queue_signature(now)?
             } else {
-                None
+                Vec::new()
             }
         };
-        if let Some(ticket) = ticket {
+        for ticket in tickets {
             let shared = shared.clone();
             // Proposed on its own task: the loop keeps its cadence while consensus orders.
             tokio::spawn(async move {

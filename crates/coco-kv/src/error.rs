@@ -174,15 +174,9 @@ pub enum DecodeError {
     /// A map entry with nothing in it is never written, so it is not canonical.
     #[error("a map has no writes and no removes")]
     EmptyMap,
-    /// The snapshot does not start with Coco's KV snapshot magic.
-    #[error("bad magic")]
-    BadMagic,
-    /// The snapshot format version is not one this build reads.
-    #[error("unsupported format version {0}")]
-    UnsupportedVersion(u64),
-    /// The trailing SHA-256 does not match the content.
-    #[error("checksum mismatch")]
-    ChecksumMismatch,
+    /// A snapshot's padding to 8 bytes must be zeros.
+    #[error("non-zero padding")]
+    NonZeroPadding,
     /// A key's version is 0 or above the map's last write.
     #[error("key version {version} outside 1..={last_write}")]
     VersionOutOfRange {

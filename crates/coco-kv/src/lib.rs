@@ -1,8 +1,8 @@
 //! Coco's ordered, transactional, versioned key-value store.
 //!
 //! This crate owns maps, transactions, per-key versions, conflict checks, the write-set
-//! codec (CCF's per-map layout), KV snapshots, rollback and compaction. It depends only
-//! on `coco-types` and `coco-crypto` (the snapshot checksum); it knows nothing of the
+//! codec and the snapshot layout (CCF's per-map formats), rollback and compaction. It
+//! depends only on `coco-types`; it knows nothing of the
 //! ledger, consensus or encryption — it only classifies maps as public or private
 //! ([`MapName::is_public`]).
 //!

@@ -1,20 +1,22 @@
-//! Coco's own serialised KV snapshot (CCF's snapshot format is a later layer).
+//! The maps of a KV snapshot in CCF's snapshot layout, one domain (public or private) at a
+//! time: the ledger crate frames the two domains into a snapshot entry (public in the
+//! clear, private encrypted) exactly as CCF's `ccf.ledger.Snapshot` reads them.
 //!
-//! Version 1, all integers `u64` little-endian:
+//! Per map, in name order, all integers little-endian:
 //!
 //! | field | meaning |
 //! |---|---|
-//! | `"COCOKVS\0"` | magic, 8 bytes |
-//! | `format_version` | 1 |
-//! | `seqno` | seqno of the last write set included |
-//! | `map_count`, then maps in name order | |
-//! | per map: `len`, name; `last_write`; `entry_count` (≥ 1) | |
-//! | per entry in key order: `klen`, key; `version`; `vlen`, value | |
-//! | SHA-256 of everything above, 32 bytes | detects corruption, not tampering |
+//! | `u64 len`, name | the map's name |
+//! | `u64` | the map's version: the seqno of its last write |
+//! | `u64` | size in bytes of the entries that follow |
+//! | per entry, in key order: `u64 klen`, key, zero padding to 8 bytes | |
+//! | `u64 size`, `i64 version`, value, zero padding to 8 bytes (`size` = 8 + value) | |
 //!
-//! Restoring checks the checksum first, then the structure: strictly increasing names and
-//! keys, `1 <= version <= last_write <= seqno`, no trailing bytes. A restored store has
-//! no rollback history: its compacted point is the snapshot's seqno.
+//! Restoring checks the structure, not just the lengths: each map in its domain, strictly
+//! increasing names and keys, `1 <= version <= map version <= seqno`, zero padding, sizes
+//! that add up, no trailing bytes. Integrity comes from the frame (the AES-GCM tag covers
+//! both domains). A restored store has no rollback history: its compacted point is the
+//! snapshot's seqno.
 
 use coco_types::Seqno;
 use imbl::OrdMap;
@@ -22,77 +24,87 @@ use imbl::OrdMap;
 use crate::error::{DecodeError, Error, Result};
 use crate::map_name::MapName;
 use crate::reader::{Reader, put_bytes, put_u64};
-use crate::state::{MapState, State, VersionedValue};
+use crate::snapshot::Snapshot;
+use crate::state::{Key, MapState, State, VersionedValue};
 use crate::store::Store;
 
-const MAGIC: &[u8; 8] = b"COCOKVS\0";
-const FORMAT_VERSION: u64 = 1;
-const CHECKSUM_BYTES: usize = 32;
+/// Zero bytes that pad `len` to a multiple of 8.
+fn padding(len: u64) -> u64 {
+    len.wrapping_neg() % 8
+}
 
-impl Store {
-    /// Serialises the current state, its seqno and every key's version.
+fn put_padded(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes);
+    let pad = usize::try_from(padding(bytes.len() as u64)).expect("padding is below 8");
+    out.resize(out.len() + pad, 0);
+}
+
+impl Snapshot {
+    /// The public maps (`public == true`) or the private ones, in CCF's snapshot layout.
     #[must_use]
-    pub fn serialise_snapshot(&self) -> Vec<u8> {
-        let snapshot = self.snapshot();
+    pub fn encode_domain(&self, public: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        put_u64(&mut out, FORMAT_VERSION);
-        put_u64(&mut out, snapshot.seqno.0);
-        put_u64(&mut out, snapshot.state.maps.len() as u64);
-        for (name, map) in &snapshot.state.maps {
+        for (name, map) in &self.state.maps {
+            if name.is_public() != public {
+                continue;
+            }
             put_bytes(&mut out, name.as_str().as_bytes());
             put_u64(&mut out, map.last_write.0);
-            put_u64(&mut out, map.entries.len() as u64);
+            let mut entries = Vec::new();
             for (key, value) in &map.entries {
-                put_bytes(&mut out, key);
-                put_u64(&mut out, value.version.0);
-                put_bytes(&mut out, &value.value);
+                put_u64(&mut entries, key.len() as u64);
+                put_padded(&mut entries, key);
+                put_u64(&mut entries, 8 + value.value.len() as u64);
+                let mut versioned = value.version.0.to_le_bytes().to_vec();
+                versioned.extend_from_slice(&value.value);
+                put_padded(&mut entries, &versioned);
             }
+            put_u64(&mut out, entries.len() as u64);
+            out.extend_from_slice(&entries);
         }
-        let checksum = coco_crypto::sha256(&out);
-        out.extend_from_slice(checksum.as_bytes());
         out
     }
+}
 
-    /// Rebuilds a store from [`Store::serialise_snapshot`]'s output.
+impl Store {
+    /// Rebuilds the store a snapshot at `seqno` describes, from its two domains in the
+    /// layout of [`Snapshot::encode_domain`].
     ///
     /// # Errors
-    /// [`Error::MalformedSnapshot`] if the bytes are truncated, corrupted (checksum),
-    /// of another format version, or structurally invalid.
-    pub fn restore_snapshot(bytes: &[u8]) -> Result<Self> {
-        let malformed = |offset: u64, kind| Error::MalformedSnapshot { offset, kind };
-        let Some(body_len) = bytes.len().checked_sub(CHECKSUM_BYTES) else {
-            let remaining = bytes.len() as u64;
-            return Err(malformed(0, DecodeError::Truncated { needed: 32, remaining }));
-        };
-        let (body, checksum) = bytes.split_at(body_len);
-        if coco_crypto::sha256(body).as_bytes() != checksum {
-            return Err(malformed(body_len as u64, DecodeError::ChecksumMismatch));
+    /// [`Error::MalformedSnapshot`] naming the domain offset of the first problem.
+    pub fn restore_snapshot(seqno: Seqno, public: &[u8], private: &[u8]) -> Result<Self> {
+        let mut state = State::default();
+        for (domain, is_public) in [(public, true), (private, false)] {
+            let mut reader = Reader::new(domain);
+            decode_domain(&mut reader, is_public, seqno.0, &mut state)
+                .map_err(|kind| Error::MalformedSnapshot { offset: reader.offset(), kind })?;
         }
-        let mut reader = Reader::new(body);
-        let (state, seqno) =
-            decode_body(&mut reader).map_err(|kind| malformed(reader.offset(), kind))?;
         let store = Self::at(state, seqno);
         store.check_invariants();
         Ok(store)
     }
+
+    /// The current state in [`Store::restore_snapshot`]'s input form: the seqno and the
+    /// public and private domains.
+    #[must_use]
+    pub fn encode_snapshot(&self) -> (Seqno, Vec<u8>, Vec<u8>) {
+        let snapshot = self.snapshot();
+        (snapshot.seqno, snapshot.encode_domain(true), snapshot.encode_domain(false))
+    }
 }
 
-fn decode_body(reader: &mut Reader<'_>) -> Result<(State, Seqno), DecodeError> {
-    if reader.take(8)? != MAGIC {
-        return Err(DecodeError::BadMagic);
-    }
-    let version = reader.u64()?;
-    if version != FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion(version));
-    }
-    let seqno = reader.u64()?;
-    // A map takes at least name length, last write, entry count and one 24-byte entry.
-    let map_count = reader.count(48)?;
-    let mut state = State::default();
+fn decode_domain(
+    reader: &mut Reader<'_>,
+    public: bool,
+    seqno: u64,
+    state: &mut State,
+) -> Result<(), DecodeError> {
     let mut previous: Option<MapName> = None;
-    for _ in 0..map_count {
+    while !reader.is_empty() {
         let name = MapName::from_bytes(reader.bytes()?).map_err(DecodeError::BadMapName)?;
+        if name.is_public() != public {
+            return Err(DecodeError::BadMapName("a map in the wrong domain"));
+        }
         if previous.as_ref().is_some_and(|previous| *previous >= name) {
             return Err(DecodeError::MapNamesNotSorted);
         }
@@ -100,38 +112,50 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<(State, Seqno), DecodeError> {
         if last_write == 0 || last_write > seqno {
             return Err(DecodeError::LastWriteOutOfRange { last_write, seqno });
         }
-        let entries = decode_entries(reader, last_write)?;
+        let size = reader.u64()?;
+        let mut entries_reader = Reader::new(reader.take(size)?);
+        let entries = decode_entries(&mut entries_reader, last_write)?;
         state.maps.insert(name.clone(), MapState { entries, last_write: Seqno(last_write) });
         previous = Some(name);
     }
-    if !reader.is_empty() {
-        return Err(DecodeError::TrailingBytes(reader.remaining() as u64));
+    Ok(())
+}
+
+fn take_padded<'a>(reader: &mut Reader<'a>, len: u64) -> Result<&'a [u8], DecodeError> {
+    let bytes = reader.take(len)?;
+    if reader.take(padding(len))?.iter().any(|byte| *byte != 0) {
+        return Err(DecodeError::NonZeroPadding);
     }
-    Ok((state, Seqno(seqno)))
+    Ok(bytes)
 }
 
 fn decode_entries(
     reader: &mut Reader<'_>,
     last_write: u64,
-) -> Result<OrdMap<crate::state::Key, VersionedValue>, DecodeError> {
-    let entry_count = reader.count(24)?;
-    if entry_count == 0 {
-        return Err(DecodeError::EmptyMap);
-    }
+) -> Result<OrdMap<Key, VersionedValue>, DecodeError> {
     let mut entries = OrdMap::new();
     let mut previous: Option<&[u8]> = None;
-    for _ in 0..entry_count {
-        let key = reader.bytes()?;
+    while !reader.is_empty() {
+        let key_len = reader.u64()?;
+        let key = take_padded(reader, key_len)?;
         if previous.is_some_and(|previous| previous >= key) {
             return Err(DecodeError::KeysNotSorted);
         }
-        let version = reader.u64()?;
+        let size = reader.u64()?;
+        if size < 8 {
+            return Err(DecodeError::Truncated { needed: 8, remaining: size });
+        }
+        let versioned = take_padded(reader, size)?;
+        let (version, value) = versioned.split_at(8);
+        let version = u64::from_le_bytes(version.try_into().expect("split at 8"));
         if version == 0 || version > last_write {
             return Err(DecodeError::VersionOutOfRange { version, last_write });
         }
-        let value = reader.bytes()?;
         entries.insert(key.into(), VersionedValue { value: value.into(), version: Seqno(version) });
         previous = Some(key);
+    }
+    if entries.is_empty() {
+        return Err(DecodeError::EmptyMap);
     }
     Ok(entries)
 }
@@ -157,15 +181,15 @@ mod tests {
         store
     }
 
-    fn same(left: &Store, right: &Store) -> bool {
-        left.serialise_snapshot() == right.serialise_snapshot()
+    fn restore(store: &Store) -> Result<Store> {
+        let (seqno, public, private) = store.encode_snapshot();
+        Store::restore_snapshot(seqno, &public, &private)
     }
 
     #[test]
     fn round_trips_seqno_values_and_versions() {
         let store = sample();
-        let bytes = store.serialise_snapshot();
-        let restored = Store::restore_snapshot(&bytes).unwrap();
+        let restored = restore(&store).unwrap();
         restored.check_invariants();
         assert_eq!(restored.current_seqno(), Seqno(5));
         assert_eq!(restored.compacted_seqno(), Seqno(5));
@@ -173,61 +197,67 @@ mod tests {
         let public = MapName::new("public:a").unwrap();
         assert_eq!(snapshot.get_versioned(&public, &[2]), Some((&[2_u8; 3][..], Seqno(3))));
         assert_eq!(snapshot.get(&public, &[1]), None);
-        assert!(same(&store, &restored));
-        let empty = Store::restore_snapshot(&Store::new().serialise_snapshot()).unwrap();
+        assert_eq!(restored.encode_snapshot(), store.encode_snapshot());
+        let empty = restore(&Store::new()).unwrap();
         assert_eq!(empty.current_seqno(), Seqno(0));
     }
 
     #[test]
-    fn refuses_every_truncation_and_byte_flip() {
-        let bytes = sample().serialise_snapshot();
-        for len in 0..bytes.len() {
-            assert!(Store::restore_snapshot(&bytes[..len]).is_err(), "truncated to {len}");
-        }
-        for index in 0..bytes.len() {
-            let mut corrupt = bytes.clone();
-            corrupt[index] ^= 0x01;
-            assert!(Store::restore_snapshot(&corrupt).is_err(), "flip at {index}");
-        }
-    }
-
-    fn with_checksum(mut body: Vec<u8>) -> Vec<u8> {
-        let checksum = coco_crypto::sha256(&body);
-        body.extend_from_slice(checksum.as_bytes());
-        body
+    fn domains_hold_only_their_own_maps() {
+        let (seqno, public, private) = sample().encode_snapshot();
+        assert!(Store::restore_snapshot(seqno, &private, &public).is_err());
+        assert!(Store::restore_snapshot(seqno, &public, &[]).is_ok());
     }
 
     #[test]
-    fn refuses_structural_errors_behind_a_valid_checksum() {
-        let header = |version: u64, seqno: u64, maps: u64| {
-            let mut out = MAGIC.to_vec();
-            put_u64(&mut out, version);
-            put_u64(&mut out, seqno);
-            put_u64(&mut out, maps);
-            out
-        };
-        let kind = |bytes: Vec<u8>| match Store::restore_snapshot(&with_checksum(bytes)) {
+    fn refuses_every_truncation_and_padding_flip() {
+        let (seqno, public, private) = sample().encode_snapshot();
+        for len in 0..public.len() {
+            let result = Store::restore_snapshot(seqno, &public[..len], &private);
+            // A cut exactly between two maps is a valid (smaller) domain.
+            if result.is_ok() {
+                let (_, whole, _) =
+                    Store::restore_snapshot(seqno, &public[..len], &[]).unwrap().encode_snapshot();
+                assert_eq!(whole, public[..len], "truncated to {len}");
+            }
+        }
+        for len in 0..private.len() {
+            let result = Store::restore_snapshot(seqno, &public, &private[..len]);
+            assert!(result.is_err() || len == 0, "truncated to {len}");
+        }
+        // Key `[0]` of map `b` is padded with 7 zero bytes after its length.
+        let mut bad = private;
+        let pad = 8 + 1 + 8 + 8 + 8 + 1;
+        bad[pad] = 1;
+        let kind = match Store::restore_snapshot(seqno, &public, &bad) {
             Err(Error::MalformedSnapshot { kind, .. }) => kind,
             other => panic!("expected malformed, got {other:?}"),
         };
-        assert_eq!(kind(header(2, 0, 0)), DecodeError::UnsupportedVersion(2));
-        let mut bad_magic = header(1, 0, 0);
-        bad_magic[0] = b'X';
-        assert_eq!(kind(bad_magic), DecodeError::BadMagic);
-        let mut trailing = header(1, 0, 0);
-        trailing.push(0);
-        assert_eq!(kind(trailing), DecodeError::TrailingBytes(1));
+        assert_eq!(kind, DecodeError::NonZeroPadding);
+    }
+
+    #[test]
+    fn refuses_versions_outside_the_map_and_the_snapshot() {
         let map = |last_write: u64, version: u64| {
-            let mut out = header(1, 5, 1);
+            let mut entries = Vec::new();
+            put_u64(&mut entries, 1);
+            put_padded(&mut entries, b"k");
+            put_u64(&mut entries, 9);
+            let mut versioned = version.to_le_bytes().to_vec();
+            versioned.push(b'v');
+            put_padded(&mut entries, &versioned);
+            let mut out = Vec::new();
             put_bytes(&mut out, b"m");
             put_u64(&mut out, last_write);
-            put_u64(&mut out, 1);
-            put_bytes(&mut out, b"k");
-            put_u64(&mut out, version);
-            put_bytes(&mut out, b"v");
+            put_u64(&mut out, entries.len() as u64);
+            out.extend_from_slice(&entries);
             out
         };
-        assert!(Store::restore_snapshot(&with_checksum(map(5, 5))).is_ok());
+        let kind = |bytes: Vec<u8>| match Store::restore_snapshot(Seqno(5), &[], &bytes) {
+            Err(Error::MalformedSnapshot { kind, .. }) => kind,
+            other => panic!("expected malformed, got {other:?}"),
+        };
+        assert!(Store::restore_snapshot(Seqno(5), &[], &map(5, 5)).is_ok());
         assert_eq!(kind(map(6, 5)), DecodeError::LastWriteOutOfRange { last_write: 6, seqno: 5 });
         assert_eq!(kind(map(4, 5)), DecodeError::VersionOutOfRange { version: 5, last_write: 4 });
         assert_eq!(kind(map(4, 0)), DecodeError::VersionOutOfRange { version: 0, last_write: 4 });

@@ -71,6 +71,14 @@ pub enum Error {
         /// The type found.
         entry_type: u8,
     },
+    /// A snapshot's framing is wrong.
+    #[error("snapshot byte {offset}: {reason}")]
+    MalformedSnapshot {
+        /// Where the problem is.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The seqno in the public domain differs from the seqno in the IV.
     #[error("entry byte {offset}: public-domain seqno {public_seqno} != IV seqno {iv_seqno}")]
     SeqnoMismatch {
@@ -205,7 +213,8 @@ impl Error {
             | Self::SizeMismatch { offset, .. }
             | Self::PublicDomainTooLong { offset, .. }
             | Self::UnsupportedEntryType { offset, .. }
-            | Self::SeqnoMismatch { offset, .. } => Some(*offset),
+            | Self::SeqnoMismatch { offset, .. }
+            | Self::MalformedSnapshot { offset, .. } => Some(*offset),
             Self::OutOfRange { .. }
             | Self::Decrypt { .. }
             | Self::Crypto(_)

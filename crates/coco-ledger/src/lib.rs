@@ -65,6 +65,8 @@ mod entry;
 mod error;
 mod ledger;
 mod reader;
+mod snapshot;
+mod snapshot_dir;
 
 pub use chunk::ChunkState;
 pub use commit_evidence::{CommitEvidenceKey, commit_evidence};
@@ -76,3 +78,8 @@ pub use entry::{
 pub use error::{Error, Result};
 pub use ledger::{ChunkInfo, Entries, Ledger, PendingSync};
 pub use reader::{ChunkContents, ChunkFile, LedgerFiles};
+pub use snapshot::{
+    DecodedSnapshot, ENTRY_TYPE_SNAPSHOT, SnapshotParts, decode_snapshot, encode_snapshot,
+    split_committed_snapshot,
+};
+pub use snapshot_dir::{CommittedSnapshot, SnapshotDir};

@@ -36,6 +36,7 @@ fn open(dir: &Path) -> Node {
             ledger_dir: dir.join("ledger"),
             state_dir: dir.join("state"),
             service_cert_file: dir.join("service_cert.pem"),
+            snapshots_dir: dir.join("snapshots"),
         },
         service: ServiceConfig {
             members: vec![member],

@@ -51,6 +51,13 @@ pub struct StorageConfig {
     pub state_dir: PathBuf,
     /// Where the service certificate is written once the service exists, for clients.
     pub service_cert_file: PathBuf,
+    /// Directory of the snapshot files (`snapshot_<seqno>_<evidence>.committed`).
+    #[serde(default = "default_snapshots_dir")]
+    pub snapshots_dir: PathBuf,
+}
+
+fn default_snapshots_dir() -> PathBuf {
+    PathBuf::from("snapshots")
 }
 
 /// The initial consortium, written by the genesis transaction.
@@ -151,6 +158,7 @@ impl NodeConfig {
         resolve(&mut self.storage.ledger_dir);
         resolve(&mut self.storage.state_dir);
         resolve(&mut self.storage.service_cert_file);
+        resolve(&mut self.storage.snapshots_dir);
         self.service.members.iter_mut().for_each(resolve);
         self.service.users.iter_mut().for_each(resolve);
         self.service.member_encryption_keys.iter_mut().for_each(resolve);

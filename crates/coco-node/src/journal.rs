@@ -260,6 +260,8 @@ impl Node {
         if self.signature_queued == Some(ticket) {
             self.signature_queued = None;
         }
+        // Which ticket held the evidence is not kept: a forgotten one is queued again.
+        self.evidence_queued = false;
     }
 
     fn append_entry(&mut self, entry: JournalEntry) -> Result<()> {
@@ -325,6 +327,7 @@ impl Node {
         self.memberships.retain(|seqno, _| *seqno <= to);
         self.durable = self.durable.min(to);
         self.txs_since_signature = 0;
+        self.roll_back_snapshots(from);
         self.check_invariants();
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use coco_crypto::Certificate;
 use coco_kv::{Store, Tx};
-use coco_ledger::Ledger;
+use coco_ledger::{Ledger, SnapshotDir};
 use coco_merkle::MerkleTree;
 use coco_types::{Digest, Limits, NodeId, Seqno, TxId, TxStatus, View};
 
@@ -30,6 +30,7 @@ mod genesis;
 pub(crate) mod replay;
 mod seal;
 pub(crate) mod signature;
+pub(crate) mod snapshot;
 
 pub use seal::Commit;
 pub use signature::SignatureRecord;
@@ -86,6 +87,12 @@ pub struct Node {
     pub(crate) consensus_committed: Option<Seqno>,
     /// The ticket of the signature waiting for its seqno, if any (one at a time).
     pub(crate) signature_queued: Option<u64>,
+    /// The snapshot files.
+    pub(crate) snapshots: SnapshotDir,
+    /// Snapshots written and not committed yet, by seqno.
+    pub(crate) pending_snapshots: BTreeMap<Seqno, snapshot::PendingSnapshot>,
+    /// Whether a snapshot's evidence waits for its seqno (one at a time).
+    pub(crate) evidence_queued: bool,
 }
 
 /// Work that needs a seqno: run under the node lock when consensus appends it, with the
@@ -159,22 +166,27 @@ impl Node {
             reason: e.to_string(),
         })?;
         let ledger = Ledger::open(&config.storage.ledger_dir, config.limits.ledger_chunk_bytes)?;
+        let snapshots = SnapshotDir::open(&config.storage.snapshots_dir)?;
+        // A snapshot left uncommitted by the last run never commits: its evidence flow
+        // lived in memory. The next snapshot point writes a fresh one.
+        snapshots.discard_pending_from(Seqno(0))?;
+        let parts = (ledger, snapshots);
         match Identity::load(&config.storage.state_dir)? {
-            Some(identity) if ledger.last_seqno() == Seqno(0) => {
+            Some(identity) if parts.0.last_seqno() == Seqno(0) => {
                 // A node that joined and has not received an entry yet: consensus brings
                 // the service's ledger from the primary.
-                let mut node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                let mut node = Self::assemble(identity, parts, config.limits.clone(), now_ms);
                 node.tree.append(Digest::ZERO);
                 node.load_initial_membership()?;
                 tracing::info!("joined node starting with an empty ledger");
                 Ok(node)
             }
             Some(identity) => {
-                let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                let node = Self::assemble(identity, parts, config.limits.clone(), now_ms);
                 replay::replay(node)
             }
             None => {
-                if ledger.last_seqno() > Seqno(0) {
+                if parts.0.last_seqno() > Seqno(0) {
                     return Err(Error::Corrupt {
                         what: "state directory".to_owned(),
                         reason: "a ledger exists but the sealed identity is missing".to_owned(),
@@ -182,7 +194,7 @@ impl Node {
                 }
                 let sans = &config.network.subject_alt_names;
                 let identity = Identity::create(&config.storage.state_dir, sans, now_ms / 1000)?;
-                let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+                let node = Self::assemble(identity, parts, config.limits.clone(), now_ms);
                 genesis::genesis(node, config, now_ms)
             }
         }
@@ -190,7 +202,7 @@ impl Node {
 
     pub(crate) fn assemble(
         identity: Identity,
-        ledger: Ledger,
+        (ledger, snapshots): (Ledger, SnapshotDir),
         limits: Limits,
         now_ms: u64,
     ) -> Self {
@@ -220,6 +232,9 @@ impl Node {
             memberships: BTreeMap::new(),
             consensus_committed: None,
             signature_queued: None,
+            snapshots,
+            pending_snapshots: BTreeMap::new(),
+            evidence_queued: false,
         }
     }
 

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use coco_crypto::{Aes256GcmKey, Share};
 use coco_gov::SignedRequest;
 use coco_kv::{Store, Tx};
-use coco_types::{Seqno, TxId, View};
+use coco_types::{Digest, Seqno, TxId, View};
 use serde_json::{Value, json};
 
 use crate::config::NodeConfig;
@@ -72,7 +72,8 @@ impl Node {
         }
         let sans = &config.network.subject_alt_names;
         let identity = Identity::generate(state_dir, sans, now_ms / 1000)?;
-        let node = Self::assemble(identity, ledger, config.limits.clone(), now_ms);
+        let snapshots = coco_ledger::SnapshotDir::open(&config.storage.snapshots_dir)?;
+        let node = Self::assemble(identity, (ledger, snapshots), config.limits.clone(), now_ms);
         let mut node = replay::replay(node)?;
         node.start_recovery(now_ms, &config.network.listen_address.to_string())?;
         Ok(node)
@@ -113,7 +114,7 @@ impl Node {
         let coco_kv::CommitOutcome::Written { seqno, write_set } = self.kv.commit(tx)? else {
             unreachable!("the recovery transaction writes");
         };
-        self.seal_or_undo(seqno, &write_set, false, false)?;
+        self.seal_or_undo(seqno, &write_set, false, false, Digest::ZERO)?;
         self.service_status = ServiceStatus::Recovering;
         let id = self.identity.node_id;
         let peer = coco_consensus::Peer { address: address.to_owned() };

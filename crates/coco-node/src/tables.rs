@@ -17,6 +17,10 @@ pub const COSE_SIGNATURES: &str = "public:ccf.internal.cose_signatures";
 /// newest secret, every older one can be unwrapped in turn.
 pub const HISTORICAL_ENCRYPTED_LEDGER_SECRET: &str =
     "public:ccf.internal.historical_encrypted_ledger_secret";
+/// The evidence of a snapshot (singleton JSON `{"hash", "version"}`): the transaction
+/// writing it has the snapshot's SHA-256 as its claims digest, so its receipt, appended to
+/// the snapshot file, proves the snapshot is the service's state at `version`.
+pub const SNAPSHOT_EVIDENCE: &str = "public:ccf.internal.snapshot_evidence";
 /// The serialised Merkle tree at a signature (singleton).
 pub const TREE: &str = "public:ccf.internal.tree";
 /// Coco's own: a consensus configuration (singleton JSON `{"configs", "nodes"}`). An entry

@@ -123,11 +123,14 @@ impl Checker {
         Ok(())
     }
 
-    pub(crate) fn final_checks(&self, nodes: &[SimNode]) -> Result<(), String> {
+    /// Everything that must hold once the cluster healed; returns how many committed
+    /// snapshot files it compared.
+    pub(crate) fn final_checks(&self, nodes: &[SimNode]) -> Result<usize, String> {
         if !self.caught_up(nodes) {
             return Err("the nodes did not catch up after healing".to_owned());
         }
         self.check_prefixes(nodes, true)?;
+        let snapshots = check_snapshots(nodes)?;
         for node in nodes {
             let shared = node.shared.as_ref().ok_or("a node is down at the end")?;
             let guard = shared.lock();
@@ -148,8 +151,36 @@ impl Checker {
                     .map_err(|e| format!("receipt of {tx} on {} does not verify: {e}", node.id))?;
             }
         }
-        Ok(())
+        Ok(snapshots)
     }
+}
+
+/// Committed snapshots with the same name are the same bytes on every node (state, secret
+/// and TxId determine a snapshot; the evidence's receipt comes from the shared ledger).
+fn check_snapshots(nodes: &[SimNode]) -> Result<usize, String> {
+    let mut seen: BTreeMap<std::ffi::OsString, (NodeId, Vec<u8>)> = BTreeMap::new();
+    for node in nodes {
+        let dir = &node.config.storage.snapshots_dir;
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if !path.to_string_lossy().ends_with(".committed") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let name = path.file_name().unwrap_or_default().to_owned();
+            match seen.get(&name) {
+                Some((other, theirs)) if *theirs != bytes => {
+                    return Err(format!("snapshot {name:?} differs on {} and {other}", node.id));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(name, (node.id, bytes));
+                }
+            }
+        }
+    }
+    Ok(seen.len())
 }
 
 /// Raft's log matching, on the last entries two nodes both hold: an entry with the same

@@ -43,6 +43,8 @@ pub struct Report {
     pub partitions: u32,
     /// The last view reached.
     pub view: u64,
+    /// Committed snapshot files compared across nodes at the end.
+    pub snapshots: usize,
 }
 
 /// A broken invariant (or a run that could not proceed), with where.
@@ -59,7 +61,7 @@ pub struct SimError {
 
 pub(crate) struct SimNode {
     pub(crate) id: NodeId,
-    config: NodeConfig,
+    pub(crate) config: NodeConfig,
     pub(crate) shared: Option<SharedNode>,
     pub(crate) consensus: Option<Consensus>,
 }
@@ -135,7 +137,8 @@ impl Run {
             }
         }
         let done = STEPS + HEAL_STEPS;
-        self.checker.final_checks(&self.nodes).map_err(|e| self.fail(done, e))?;
+        self.report.snapshots =
+            self.checker.final_checks(&self.nodes).map_err(|e| self.fail(done, e))?;
         self.report.committed = self.checker.committed_count();
         self.report.view = self.checker.last_view();
         for node in &self.nodes {
@@ -244,8 +247,8 @@ impl Run {
         let mut tickets = Vec::new();
         {
             let mut node = shared.lock();
-            if let Ok(Some(ticket)) = node.queue_signature(now) {
-                tickets.push(ticket);
+            if let Ok(signing) = node.queue_signature(now) {
+                tickets.extend(signing);
             }
             for _ in 0..WRITES_PER_STEP {
                 let key: u64 = self.dice.r#gen();
@@ -440,14 +443,17 @@ listen_address = "127.0.0.1:{}"
 ledger_dir = "{}/ledger"
 state_dir = "{}/state"
 service_cert_file = "{}/service_cert.pem"
+snapshots_dir = "{}/snapshots"
 [service]
 members = ["{}/member0_cert.pem"]
 [limits]
 sig_tx_interval = 10
 sig_ms_interval = 20
 ledger_chunk_bytes = 4096
+snapshot_tx_interval = 40
 "#,
         40_000 + index,
+        node_dir.display(),
         node_dir.display(),
         node_dir.display(),
         node_dir.display(),

@@ -18,8 +18,8 @@ fn main() -> ExitCode {
     for seed in from..from.saturating_add(count) {
         match coco_sim::run_seed(seed) {
             Ok(report) => println!(
-                "seed {seed}: ok ({} committed, {} crashes, {} partitions, view {})",
-                report.committed, report.crashes, report.partitions, report.view
+                "seed {seed}: ok ({} committed, {} crashes, {} partitions, view {}, {} snapshots)",
+                report.committed, report.crashes, report.partitions, report.view, report.snapshots
             ),
             Err(e) => {
                 failed += 1;

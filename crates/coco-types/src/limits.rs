@@ -39,6 +39,11 @@ pub struct Limits {
     pub election_timeout_max_ms: u64,
     /// Most entries one replication message carries (flow control).
     pub replication_entries_max: u64,
+    /// A snapshot is taken at the first signature at or after each multiple of this many
+    /// seqnos (CCF's `snapshots.tx_count`): nodes start from the newest committed one.
+    pub snapshot_tx_interval: u64,
+    /// Committed snapshots a node keeps on disk (older ones are deleted).
+    pub snapshots_kept: u64,
 }
 
 /// Why a set of limits was refused.
@@ -83,6 +88,8 @@ impl Default for Limits {
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
             replication_entries_max: 1000,
+            snapshot_tx_interval: 10_000,
+            snapshots_kept: 2,
         }
     }
 }
@@ -111,6 +118,8 @@ impl Limits {
         let min = self.election_timeout_min_ms.saturating_add(1);
         check("election_timeout_max_ms", self.election_timeout_max_ms, min, 600_000)?;
         check("replication_entries_max", self.replication_entries_max, 1, 1 << 20)?;
+        check("snapshot_tx_interval", self.snapshot_tx_interval, 1, 1 << 40)?;
+        check("snapshots_kept", self.snapshots_kept, 1, 1000)?;
         Ok(())
     }
 }

@@ -95,6 +95,18 @@ impl CcfPython {
         command.stdin(Stdio::null()).output().expect("read_ledger.py runs")
     }
 
+    /// `read_ledger.py <file> --snapshot`: `ccf.ledger.Snapshot` parses the snapshot and,
+    /// for a committed one, verifies its embedded receipt against the service key.
+    pub(crate) fn read_snapshot(&self, snapshot: &Path) -> Output {
+        Command::new(&self.python)
+            .arg(self.read_ledger_script())
+            .arg(snapshot)
+            .arg("--snapshot")
+            .stdin(Stdio::null())
+            .output()
+            .expect("read_ledger.py runs")
+    }
+
     /// Requires `read_ledger.py` FULL to accept `ledger_dir`: its committed chunks alone
     /// (at least `committed_min` transactions), then every chunk with `--uncommitted` (at
     /// least `total_min`).

@@ -101,6 +101,7 @@ impl Workspace {
                 ledger_dir: PathBuf::from("ledger"),
                 state_dir: PathBuf::from("state"),
                 service_cert_file: PathBuf::from("../service_cert.pem"),
+                snapshots_dir: PathBuf::from("snapshots"),
             },
             service: ServiceConfig {
                 members: vec![PathBuf::from("../member0_cert.pem")],

@@ -35,6 +35,7 @@ mod limits;
 mod range;
 mod recovery;
 mod restart;
+mod snapshots;
 
 /// Runs `future` on a fresh multi-threaded tokio runtime (two workers: the client tasks
 /// and hyper's connection tasks).

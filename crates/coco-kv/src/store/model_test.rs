@@ -323,7 +323,8 @@ proptest! {
         for action in actions {
             harness.step(action);
         }
-        let restored = Store::restore_snapshot(&harness.store.serialise_snapshot()).unwrap();
+        let (seqno, public, private) = harness.store.encode_snapshot();
+        let restored = Store::restore_snapshot(seqno, &public, &private).unwrap();
         prop_assert_eq!(dump(restored.current()), dump(harness.store.current()));
         prop_assert_eq!(restored.current_seqno(), harness.store.current_seqno());
     }

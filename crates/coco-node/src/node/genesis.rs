@@ -70,7 +70,7 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
     let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {
         unreachable!("genesis always writes");
     };
-    node.seal_or_undo(seqno, &write_set, false, false)?;
+    node.seal_or_undo(seqno, &write_set, false, false, Digest::ZERO)?;
     node.emit_signature(now_ms)?;
     node.flush()?;
     node.bootstrap_consensus(&config.network.listen_address.to_string())?;

@@ -128,6 +128,8 @@ pub(crate) fn apply_read_entry(
     raw: &[u8],
 ) -> Result<()> {
     let is_signature = signature_of(&read.write_set, read.view)?.is_some();
+    let snapshot_due = is_signature && node.is_snapshot_point(seqno);
+    node.note_snapshot_evidence(seqno, &read.write_set);
     let changes_service = read.write_set.get(&map(tables::SERVICE_INFO)).is_some();
     node.adopt_shared_secret(seqno, &read.write_set)?;
     node.ledger.append(seqno, raw, is_signature)?;
@@ -138,6 +140,7 @@ pub(crate) fn apply_read_entry(
     if changes_service {
         node.load_service_status()?;
     }
+    node.snapshot_if_due(seqno, snapshot_due);
     Ok(())
 }
 

@@ -35,7 +35,7 @@ impl Node {
         match outcome {
             CommitOutcome::ReadOnly => Ok(Commit::ReadOnly),
             CommitOutcome::Written { seqno, write_set } => {
-                let txid = self.seal_or_undo(seqno, &write_set, false, true)?;
+                let txid = self.seal_or_undo(seqno, &write_set, false, true, Digest::ZERO)?;
                 self.txs_since_signature += 1;
                 Ok(Commit::Ordered(txid))
             }
@@ -51,12 +51,13 @@ impl Node {
         write_set: &WriteSet,
         is_signature: bool,
         limited: bool,
+        claims_digest: Digest,
     ) -> Result<TxId> {
         let bytes = write_set.encoded_len();
         let result = if limited && bytes > self.limits.write_set_bytes_max {
             Err(Error::WriteSetTooLarge { bytes, limit: self.limits.write_set_bytes_max })
         } else {
-            self.seal(seqno, write_set, is_signature)
+            self.seal(seqno, write_set, is_signature, claims_digest)
         };
         if result.is_err() {
             let previous = Seqno(seqno.0 - 1);
@@ -65,7 +66,13 @@ impl Node {
         result
     }
 
-    fn seal(&mut self, seqno: Seqno, write_set: &WriteSet, is_signature: bool) -> Result<TxId> {
+    fn seal(
+        &mut self,
+        seqno: Seqno,
+        write_set: &WriteSet,
+        is_signature: bool,
+        claims_digest: Digest,
+    ) -> Result<TxId> {
         assert_eq!(self.tree.len(), seqno.0, "the Merkle tree is one leaf behind the kv");
         let txid = TxId { view: self.view, seqno };
         let (public_maps, private_maps) = write_set.encode_domains();
@@ -75,14 +82,12 @@ impl Node {
             .for_seqno(seqno)
             .expect("new seqnos follow the current secret");
         let commit_evidence = secret.evidence.evidence(txid);
-        let claims_digest = Digest::ZERO;
-        // The primary ends a full chunk at a signature and says so in the entry, so every
-        // node that appends it ends its chunk there too.
-        let flags = if is_signature && self.ledger.chunk_is_full() {
-            coco_ledger::FORCE_LEDGER_CHUNK_AFTER
-        } else {
-            0
-        };
+        // The primary ends a chunk at a signature once the chunk is full, and at every
+        // snapshot (so a snapshot's successors start a chunk, and older chunks can go),
+        // and says so in the entry, so every node that appends it ends its chunk there too.
+        let ends_chunk = self.ledger.chunk_is_full() || self.is_snapshot_point(seqno);
+        let flags =
+            if is_signature && ends_chunk { coco_ledger::FORCE_LEDGER_CHUNK_AFTER } else { 0 };
         let parts = EntryParts {
             view: self.view,
             seqno,
@@ -160,6 +165,7 @@ impl Node {
             self.ledger.commit(seqno)?;
             self.kv.compact(seqno)?;
             self.save_commit_marker();
+            self.commit_snapshots();
         }
         Ok(self.committed)
     }
@@ -169,7 +175,7 @@ impl Node {
     pub(crate) fn seal_empty(&mut self) -> Result<TxId> {
         let seqno = self.last_seqno().next();
         self.kv.apply(seqno, &WriteSet::default())?;
-        self.seal_or_undo(seqno, &WriteSet::default(), false, false)
+        self.seal_or_undo(seqno, &WriteSet::default(), false, false, Digest::ZERO)
     }
 
     /// Orders a change of consensus configuration: an entry holding only the
@@ -188,7 +194,7 @@ impl Node {
         let CommitOutcome::Written { seqno, write_set } = self.kv.commit(tx)? else {
             unreachable!("a configuration entry writes");
         };
-        let txid = self.seal_or_undo(seqno, &write_set, false, false)?;
+        let txid = self.seal_or_undo(seqno, &write_set, false, false, Digest::ZERO)?;
         self.memberships.insert(seqno, membership.clone());
         Ok(txid)
     }

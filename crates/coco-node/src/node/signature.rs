@@ -54,13 +54,28 @@ impl Node {
     }
 
     /// Queues a signature transaction for the next seqno consensus gives this node (the
-    /// primary); `None` if one is already queued.
+    /// primary), and before it the evidence of a snapshot that has none yet (so the
+    /// signature commits it). Returns the tickets to propose, in order; none if a
+    /// signature is already queued.
     ///
     /// # Errors
     /// [`crate::Error::Backpressure`] as for any submission.
-    pub fn queue_signature(&mut self, now_ms: u64) -> Result<Option<u64>> {
+    pub fn queue_signature(&mut self, now_ms: u64) -> Result<Vec<u64>> {
         if self.signature_queued.is_some() {
-            return Ok(None);
+            return Ok(Vec::new());
+        }
+        let mut tickets = Vec::with_capacity(2);
+        if !self.evidence_queued
+            && let Some(snapshot) = self.snapshot_without_evidence()
+        {
+            let work: super::Work = Box::new(move |node: &mut Self, _at| {
+                node.evidence_queued = false;
+                if let Err(e) = node.emit_snapshot_evidence(snapshot) {
+                    tracing::error!(error = %e, "recording snapshot evidence failed");
+                }
+            });
+            self.evidence_queued = true;
+            tickets.push(self.submit_unlimited(work));
         }
         let work: super::Work = Box::new(move |node: &mut Self, _at| {
             node.signature_queued = None;
@@ -70,7 +85,8 @@ impl Node {
         });
         let ticket = self.submit_unlimited(work);
         self.signature_queued = Some(ticket);
-        Ok(Some(ticket))
+        tickets.push(ticket);
+        Ok(tickets)
     }
 
     /// Transactions ordered since the last signature (none of them can commit yet).
@@ -125,7 +141,8 @@ impl Node {
             unreachable!("a signature transaction always writes");
         };
         assert_eq!(ordered, seqno, "signature ordered at an unexpected seqno");
-        let txid = self.seal_or_undo(seqno, &write_set, true, false)?;
+        let snapshot_due = self.is_snapshot_point(seqno);
+        let txid = self.seal_or_undo(seqno, &write_set, true, false, Digest::ZERO)?;
         let node = self.identity.node_id;
         let record =
             SignatureRecord { node, view: txid.view, root, node_signature, cose_signature };
@@ -133,6 +150,7 @@ impl Node {
         self.txs_since_signature = 0;
         self.last_signature_ms = now_ms;
         self.metrics.signatures += 1;
+        self.snapshot_if_due(seqno, snapshot_due);
         Ok(txid)
     }
 }

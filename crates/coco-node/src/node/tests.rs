@@ -28,6 +28,7 @@ fn config(dir: &Path) -> NodeConfig {
             ledger_dir: dir.join("ledger"),
             state_dir: dir.join("state"),
             service_cert_file: dir.join("service_cert.pem"),
+            snapshots_dir: dir.join("snapshots"),
         },
         service: ServiceConfig {
             members: vec![member_path],
@@ -305,4 +306,48 @@ fn genesis_issues_recovery_shares_that_rebuild_the_ledger_secret_m_of_n() {
         assert_eq!(&recovered, secret, "shares {pair:?} rebuild the ledger secret");
     }
     assert!(coco_crypto::combine_shares(&shares[..1]).is_err(), "one share is not enough");
+}
+
+/// Writes `count` transactions and signs them, `per_signature` at a time.
+fn write_and_sign(node: &mut Node, count: u64, per_signature: u64) {
+    for key in 0..count {
+        write(node, key, "snapshotted");
+        if (key + 1) % per_signature == 0 {
+            node.emit_signature(NOW_MS).unwrap();
+        }
+    }
+}
+
+#[test]
+fn snapshots_commit_with_the_receipt_of_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.snapshot_tx_interval = 20;
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    write_and_sign(&mut node, 24, 6);
+    // Signatures at 2, 9, 16, 23: 23 is the first at or after 20.
+    let snapshot = Seqno(23);
+    assert_eq!(node.snapshot_without_evidence(), Some(snapshot));
+    assert!(node.snapshots.committed().unwrap().is_empty(), "no evidence yet");
+    node.emit_snapshot_evidence(snapshot).unwrap();
+    let evidence = node.last_seqno();
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    let committed = node.snapshots.committed().unwrap();
+    assert_eq!((committed[0].seqno, committed[0].evidence), (snapshot, evidence));
+    let file = std::fs::read(&committed[0].path).unwrap();
+    let (bytes, receipt) = coco_ledger::split_committed_snapshot(&file).unwrap();
+    let service_key = node.identity.service_cert.verifying_key().unwrap();
+    let info = coco_crypto::verify_cose_receipt(receipt, &service_key).unwrap();
+    assert_eq!(info.leaf_components.claims_digest, coco_crypto::sha256(bytes));
+    let decoded = coco_ledger::decode_snapshot(bytes).unwrap();
+    assert_eq!((decoded.seqno, decoded.view), (snapshot, View(2)));
+    assert_eq!(decoded.hash_at_snapshot, node.tree.leaf(23).unwrap().as_bytes());
+    let secret = node.identity.ledger_secrets.for_seqno(snapshot).unwrap();
+    let private = decoded.decrypt_private(&secret.key).unwrap();
+    let restored = coco_kv::Store::restore_snapshot(snapshot, decoded.public_maps, &private);
+    let restored = restored.unwrap().snapshot();
+    // Keys 12..=17 are at seqnos 17..=22, key 18 after the snapshot's signature.
+    assert_eq!(restored.get(&records(), &17_u64.to_be_bytes()), Some(&b"snapshotted"[..]));
+    assert_eq!(restored.get(&records(), &18_u64.to_be_bytes()), None, "after the snapshot");
 }

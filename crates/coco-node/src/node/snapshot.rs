@@ -1,0 +1,231 @@
+//! Snapshots: at the first signature at or after each multiple of `snapshot_tx_interval`,
+//! every node writes the state after that signature in CCF's snapshot format (the same
+//! bytes on every node: the state, the secret and the TxId determine them). The primary
+//! then records the snapshot's digest in `public:ccf.internal.snapshot_evidence`, in a
+//! transaction whose claims digest is that digest; once the evidence commits, each node
+//! appends its COSE receipt and the file becomes `snapshot_<seqno>_<evidence>.committed`,
+//! which anyone can check offline against the service key.
+
+use coco_kv::{CommitOutcome, WriteSet};
+use coco_ledger::{SnapshotParts, encode_snapshot};
+use coco_types::{Digest, Seqno, TxId, View};
+
+use super::Node;
+use super::signature::map;
+use crate::error::Result;
+use crate::tables;
+
+/// A snapshot written but not committed yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingSnapshot {
+    /// SHA-256 of the snapshot bytes.
+    pub(crate) digest: Digest,
+    /// The transaction recording its evidence, once ordered.
+    pub(crate) evidence: Option<Seqno>,
+}
+
+/// `public:ccf.internal.snapshot_evidence`, as CCF writes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EvidenceJson {
+    hash: String,
+    version: u64,
+}
+
+impl Node {
+    /// Whether the signature at `seqno` is a snapshot point: a multiple of the interval
+    /// lies after the previous signature and at or before it. A function of the ledger
+    /// alone, so every node snapshots at the same seqnos.
+    pub(crate) fn is_snapshot_point(&self, seqno: Seqno) -> bool {
+        let interval = self.limits.snapshot_tx_interval;
+        let previous = self.signatures.range(..seqno).next_back().map_or(0, |(seqno, _)| seqno.0);
+        seqno.0 / interval > previous / interval
+    }
+
+    /// Writes the snapshot of the state after the signature at `seqno` (just appended) if
+    /// `seqno` is a snapshot point. A failure to write is logged, not fatal: snapshots
+    /// speed starts up, the ledger stays the record.
+    pub(crate) fn snapshot_if_due(&mut self, seqno: Seqno, due: bool) {
+        if !due {
+            return;
+        }
+        match self.write_snapshot(seqno) {
+            Ok(Some(digest)) => {
+                tracing::info!(seqno = seqno.0, %digest, "snapshot written");
+                self.pending_snapshots.insert(seqno, PendingSnapshot { digest, evidence: None });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(seqno = seqno.0, error = %e, "snapshot not written"),
+        }
+    }
+
+    fn write_snapshot(&self, seqno: Seqno) -> Result<Option<Digest>> {
+        assert_eq!(self.last_seqno(), seqno, "a snapshot is of the state after its signature");
+        // A recovering node without the old secrets cannot seal the private state.
+        let Some(secret) = self.identity.ledger_secrets.for_seqno(seqno) else {
+            return Ok(None);
+        };
+        let view = self.view_of(seqno).expect("the signature was just appended");
+        let leaf = self.tree.leaf(seqno.0).expect("the signature's leaf was just appended");
+        let (_, public, private) = self.kv.encode_snapshot();
+        let history = ccf_view_history(&self.view_history);
+        let parts = SnapshotParts {
+            view,
+            seqno,
+            hash_at_snapshot: leaf.as_bytes(),
+            view_history: &history,
+            public_maps: &public,
+            private_maps: &private,
+        };
+        let bytes = encode_snapshot(&parts, &secret.key)?;
+        self.snapshots.write_pending(seqno, &bytes)?;
+        Ok(Some(coco_crypto::sha256(&bytes)))
+    }
+
+    /// The snapshot whose evidence the primary should record next, if any.
+    pub(crate) fn snapshot_without_evidence(&self) -> Option<Seqno> {
+        self.pending_snapshots
+            .iter()
+            .find(|(_, pending)| pending.evidence.is_none())
+            .map(|(seqno, _)| *seqno)
+    }
+
+    /// Records the evidence of the snapshot at `snapshot` as the next transaction, with the
+    /// snapshot's digest as its claims digest (the primary, at the seqno consensus gave).
+    pub(crate) fn emit_snapshot_evidence(&mut self, snapshot: Seqno) -> Result<()> {
+        let Some(pending) = self.pending_snapshots.get(&snapshot).copied() else {
+            return self.seal_empty().map(drop);
+        };
+        let json = EvidenceJson { hash: pending.digest.to_hex(), version: snapshot.0 };
+        let mut tx = self.kv.begin();
+        let value = serde_json::to_vec(&json).expect("evidence JSON serialises");
+        tx.put(&map(tables::SNAPSHOT_EVIDENCE), tables::SINGLETON_KEY, value);
+        let CommitOutcome::Written { seqno, write_set } = self.kv.commit(tx)? else {
+            unreachable!("an evidence transaction writes");
+        };
+        self.seal_or_undo(seqno, &write_set, false, false, pending.digest)?;
+        self.txs_since_signature += 1;
+        self.note_snapshot_evidence(seqno, &write_set);
+        Ok(())
+    }
+
+    /// Notes the evidence an entry at `seqno` records, if any, against the snapshot it
+    /// names; a digest that differs from this node's snapshot means the two nodes' states
+    /// differ, so this node's file is dropped rather than ever committed.
+    pub(crate) fn note_snapshot_evidence(&mut self, seqno: Seqno, write_set: &WriteSet) {
+        let Some(value) = write_set
+            .get(&map(tables::SNAPSHOT_EVIDENCE))
+            .and_then(|writes| writes.writes().get(tables::SINGLETON_KEY))
+        else {
+            return;
+        };
+        let Ok(evidence) = serde_json::from_slice::<EvidenceJson>(value) else {
+            tracing::warn!(seqno = seqno.0, "unreadable snapshot evidence");
+            return;
+        };
+        let snapshot = Seqno(evidence.version);
+        let Some(pending) = self.pending_snapshots.get_mut(&snapshot) else { return };
+        if pending.digest.to_hex() == evidence.hash {
+            pending.evidence.get_or_insert(seqno);
+        } else {
+            tracing::error!(
+                snapshot = snapshot.0,
+                ours = %pending.digest,
+                recorded = evidence.hash,
+                "this node's snapshot differs from the primary's: dropping it"
+            );
+            self.pending_snapshots.remove(&snapshot);
+            self.discard_snapshots_from(snapshot);
+        }
+    }
+
+    /// Commits every snapshot whose evidence is now committed: the evidence's COSE receipt
+    /// is appended to the file, which is renamed `.committed`; old ones are pruned.
+    pub(crate) fn commit_snapshots(&mut self) {
+        let committed = self.committed.seqno;
+        let ready: Vec<(Seqno, Seqno)> = self
+            .pending_snapshots
+            .iter()
+            .filter_map(|(seqno, pending)| Some((*seqno, pending.evidence?)))
+            .filter(|(_, evidence)| *evidence <= committed)
+            .collect();
+        for (snapshot, evidence) in ready {
+            self.pending_snapshots.remove(&snapshot);
+            match self.commit_snapshot(snapshot, evidence) {
+                Ok(()) => {
+                    tracing::info!(seqno = snapshot.0, evidence = evidence.0, "snapshot committed")
+                }
+                Err(e) => tracing::warn!(seqno = snapshot.0, error = %e, "snapshot not committed"),
+            }
+        }
+    }
+
+    fn commit_snapshot(&self, snapshot: Seqno, evidence: Seqno) -> Result<()> {
+        let view = self.view_of(evidence).expect("committed evidence is held");
+        let receipt = self.cose_receipt(TxId { view, seqno: evidence })?;
+        self.snapshots.commit(snapshot, evidence, &receipt)?;
+        let kept = usize::try_from(self.limits.snapshots_kept).unwrap_or(usize::MAX);
+        self.snapshots.prune(kept)?;
+        Ok(())
+    }
+
+    /// Forgets snapshots at or after `from` and evidence ordered there (rolled back).
+    pub(crate) fn roll_back_snapshots(&mut self, from: Seqno) {
+        self.pending_snapshots.retain(|seqno, _| *seqno < from);
+        for pending in self.pending_snapshots.values_mut() {
+            if pending.evidence.is_some_and(|evidence| evidence >= from) {
+                pending.evidence = None;
+            }
+        }
+        self.discard_snapshots_from(from);
+    }
+
+    fn discard_snapshots_from(&self, from: Seqno) {
+        if let Err(e) = self.snapshots.discard_pending_from(from) {
+            tracing::warn!(from = from.0, error = %e, "cannot remove rolled-back snapshots");
+        }
+    }
+}
+
+/// CCF's view history: entry `v` is the first seqno of view `v` (a view with no entries
+/// shares the start of the next one), from Coco's list of (view, first seqno).
+pub(crate) fn ccf_view_history(history: &[(View, Seqno)]) -> Vec<u64> {
+    let Some((last_view, _)) = history.last() else { return Vec::new() };
+    let mut starts = Vec::new();
+    let mut next = history.iter().peekable();
+    for view in 0..=last_view.0 {
+        while next.peek().is_some_and(|(v, _)| v.0 < view) {
+            next.next();
+        }
+        let (_, first) = next.peek().expect("the last view is in the history");
+        starts.push(first.0);
+    }
+    starts
+}
+
+/// The inverse of [`ccf_view_history`]: each view's first seqno, keeping only views that
+/// ordered something (a view sharing its start with the next one ordered nothing).
+#[cfg_attr(not(test), expect(dead_code, reason = "a node starting from a snapshot reads it"))]
+pub(crate) fn from_ccf_view_history(starts: &[u64]) -> Vec<(View, Seqno)> {
+    let mut history = Vec::new();
+    for (view, first) in starts.iter().enumerate() {
+        let next = starts.get(view + 1);
+        if next.is_none_or(|next| next > first) {
+            history.push((View(view as u64), Seqno(*first)));
+        }
+    }
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_histories_round_trip_through_ccf_form() {
+        let ours = vec![(View(2), Seqno(1)), (View(3), Seqno(40)), (View(6), Seqno(41))];
+        let ccf = ccf_view_history(&ours);
+        assert_eq!(ccf, [1, 1, 1, 40, 41, 41, 41]);
+        assert_eq!(from_ccf_view_history(&ccf), ours);
+        assert!(ccf_view_history(&[]).is_empty());
+    }
+}
