@@ -74,12 +74,32 @@ pub trait Journal: Send + Sync + 'static {
     /// Storage failures.
     fn commit(&self, upto: TxId) -> Result<(), JournalError>;
 
+    /// The newest committed snapshot this node holds, if any. A node that started from a
+    /// snapshot reports it as purged in [`Journal::bounds`]: consensus then sends this to
+    /// nodes that need what precedes it.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError>;
+
     /// What a restarted node knows to be committed, and the last configuration at or
     /// before it.
     ///
     /// # Errors
     /// Storage failures.
     fn committed(&self) -> Result<Committed, JournalError>;
+}
+
+/// A committed snapshot as consensus hands it to a lagging node: where it is, the
+/// configuration in force there, and the file (snapshot and receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalSnapshot {
+    /// The snapshot's signature.
+    pub tx: TxId,
+    /// The last configuration at or before it, and where it is.
+    pub membership: Option<(TxId, Membership)>,
+    /// The committed snapshot file's bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// What a node knows to be committed when it starts.

@@ -29,7 +29,7 @@ mod store;
 mod types;
 
 pub use consensus::{Consensus, ConsensusError, Proposal, Settings, Status};
-pub use journal::{Committed, Flush, Journal, JournalError};
+pub use journal::{Committed, Flush, Journal, JournalError, JournalSnapshot};
 pub use network::{Rpc, Transport, TransportError};
 pub use runtime::seed_thread_rng;
 pub use types::{JournalEntry, JournalPayload, Membership, Peer, Vote};

@@ -38,6 +38,29 @@ impl<J> Clone for LogStore<J> {
     }
 }
 
+fn snapshot_error(e: &JournalError) -> StorageError<NodeId> {
+    StorageIOError::read_snapshot(None, AnyError::error(e.to_string())).into()
+}
+
+/// The journal's newest committed snapshot, as openraft's snapshot.
+fn current_snapshot<J: Journal>(
+    journal: &J,
+) -> std::result::Result<Option<Snapshot<TypeConfig>>, JournalError> {
+    let Some(snapshot) = journal.snapshot()? else {
+        return Ok(None);
+    };
+    let membership = match snapshot.membership {
+        Some((tx, membership)) => StoredMembership::new(Some(log_id_of(tx)), membership.into()),
+        None => StoredMembership::default(),
+    };
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id_of(snapshot.tx)),
+        last_membership: membership,
+        snapshot_id: format!("snapshot_{}", snapshot.tx.seqno),
+    };
+    Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(snapshot.bytes)) }))
+}
+
 fn read_error(e: &JournalError) -> StorageError<NodeId> {
     StorageIOError::read_logs(AnyError::error(e.to_string())).into()
 }
@@ -151,7 +174,7 @@ impl<J: Journal> StateMachine<J> {
 }
 
 impl<J: Journal> RaftStateMachine<TypeConfig> for StateMachine<J> {
-    type SnapshotBuilder = NoSnapshots;
+    type SnapshotBuilder = SnapshotBuilder<J>;
 
     async fn applied_state(
         &mut self,
@@ -189,7 +212,7 @@ impl<J: Journal> RaftStateMachine<TypeConfig> for StateMachine<J> {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        NoSnapshots
+        SnapshotBuilder { journal: self.journal.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
@@ -201,24 +224,28 @@ impl<J: Journal> RaftStateMachine<TypeConfig> for StateMachine<J> {
         meta: &SnapshotMeta<NodeId, Peer>,
         _snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<()> {
-        let reason = AnyError::error("snapshots are not supported yet");
+        let reason =
+            AnyError::error("installing a snapshot from another node is not supported yet");
         Err(StorageIOError::write_snapshot(Some(meta.signature()), reason).into())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        Ok(None)
+        current_snapshot(self.journal.as_ref()).map_err(|e| snapshot_error(&e))
     }
 }
 
-/// Snapshots are not built yet: the snapshot policy never asks for one.
-pub(crate) struct NoSnapshots;
+/// Nodes write their snapshots themselves, at signatures (see the node's snapshot
+/// module); "building" one hands openraft the newest committed one.
+pub(crate) struct SnapshotBuilder<J> {
+    journal: Arc<J>,
+}
 
-impl RaftSnapshotBuilder<TypeConfig> for NoSnapshots {
+impl<J: Journal> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<J> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        Err(StorageIOError::write_snapshot(
-            None,
-            AnyError::error("snapshots are not supported yet"),
-        )
-        .into())
+        let snapshot = current_snapshot(self.journal.as_ref()).map_err(|e| snapshot_error(&e))?;
+        snapshot.ok_or_else(|| {
+            let reason = AnyError::error("no committed snapshot yet");
+            StorageIOError::write_snapshot(None, reason).into()
+        })
     }
 }

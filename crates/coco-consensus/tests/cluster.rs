@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use coco_consensus::{
     Committed, Consensus, ConsensusError, Flush, Journal, JournalEntry, JournalError,
-    JournalPayload, Peer, Rpc, Settings, Transport, TransportError, Vote,
+    JournalPayload, JournalSnapshot, Peer, Rpc, Settings, Transport, TransportError, Vote,
 };
 use coco_types::{Digest, NodeId, Seqno, TxId};
 
@@ -106,6 +106,11 @@ impl Journal for MemJournal {
         assert!(upto.seqno.0 < state.entries.len() as u64, "commit within the log");
         state.committed = Some(upto);
         Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError> {
+        // This journal never purges, so consensus never needs a snapshot.
+        Ok(None)
     }
 
     fn committed(&self) -> Result<Committed, JournalError> {

@@ -14,7 +14,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use coco_consensus::{
-    Committed, Flush, Journal, JournalEntry, JournalError, JournalPayload, Membership, Vote,
+    Committed, Flush, Journal, JournalEntry, JournalError, JournalPayload, JournalSnapshot,
+    Membership, Vote,
 };
 use coco_ledger::PendingSync;
 use coco_types::{Seqno, TxId, View};
@@ -185,7 +186,7 @@ impl Journal for SharedNode {
             Some(view) => Some(TxId { view, seqno: last }),
             None => node.memberships.contains_key(&Seqno(0)).then(TxId::default),
         };
-        Ok((None, last))
+        Ok((node.starts_after, last))
     }
 
     fn save_vote(&self, vote: &Vote) -> Result<(), JournalError> {
@@ -219,15 +220,25 @@ impl Journal for SharedNode {
         Ok(())
     }
 
+    fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError> {
+        let node = self.lock();
+        let newest = node.snapshots.committed().map_err(|e| JournalError::new("listing", e))?;
+        let Some(newest) = newest.last() else { return Ok(None) };
+        let Some(view) = node.view_of(newest.seqno) else { return Ok(None) };
+        let bytes = std::fs::read(&newest.path)
+            .map_err(|e| JournalError::new(format!("reading {}", newest.path.display()), e))?;
+        Ok(Some(JournalSnapshot {
+            tx: TxId { view, seqno: newest.seqno },
+            membership: node.membership_at(newest.seqno),
+            bytes,
+        }))
+    }
+
     fn committed(&self) -> Result<Committed, JournalError> {
         let node = self.lock();
         let committed = node.committed();
         let upto = (committed.seqno.0 > 0).then_some(committed);
-        let membership =
-            node.memberships.range(..=committed.seqno).next_back().map(|(seqno, membership)| {
-                let view = node.view_of(*seqno).unwrap_or_default();
-                (TxId { view, seqno: *seqno }, membership.clone())
-            });
+        let membership = node.membership_at(committed.seqno);
         Ok(Committed { upto: upto.or(membership.as_ref().map(|(tx, _)| *tx)), membership })
     }
 }
@@ -333,6 +344,12 @@ impl Node {
     }
 
     fn read_entries(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>> {
+        if let Some(start) = self.starts_after
+            && from <= start.seqno
+        {
+            // Consensus knows these are purged (see `bounds`) and sends the snapshot.
+            return Err(Error::UnknownSeqno(from));
+        }
         let mut entries = Vec::new();
         for seqno in from.0..to.0 {
             let seqno = Seqno(seqno);
@@ -348,6 +365,14 @@ impl Node {
             entries.push(JournalEntry { tx: TxId { view, seqno }, payload });
         }
         Ok(entries)
+    }
+
+    /// The last configuration recorded at or before `seqno`, and where.
+    fn membership_at(&self, seqno: Seqno) -> Option<(TxId, Membership)> {
+        self.memberships.range(..=seqno).next_back().map(|(seqno, membership)| {
+            let view = self.view_of(*seqno).unwrap_or_default();
+            (TxId { view, seqno: *seqno }, membership.clone())
+        })
     }
 
     fn save_initial_membership(&mut self, membership: Membership) -> Result<()> {

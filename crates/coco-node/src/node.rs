@@ -28,6 +28,7 @@ use crate::identity::Identity;
 
 mod genesis;
 pub(crate) mod replay;
+mod restore;
 mod seal;
 pub(crate) mod signature;
 pub(crate) mod snapshot;
@@ -93,6 +94,9 @@ pub struct Node {
     pub(crate) pending_snapshots: BTreeMap<Seqno, snapshot::PendingSnapshot>,
     /// Whether a snapshot's evidence waits for its seqno (one at a time).
     pub(crate) evidence_queued: bool,
+    /// The snapshot this node started from, if it did: it holds no entry at or before it
+    /// (no receipts, no replication of them).
+    pub(crate) starts_after: Option<TxId>,
 }
 
 /// Work that needs a seqno: run under the node lock when consensus appends it, with the
@@ -171,7 +175,16 @@ impl Node {
         // lived in memory. The next snapshot point writes a fresh one.
         snapshots.discard_pending_from(Seqno(0))?;
         let parts = (ledger, snapshots);
-        match Identity::load(&config.storage.state_dir)? {
+        let identity = Identity::load(&config.storage.state_dir)?;
+        let snapshot = match identity {
+            Some(_) => snapshot_to_start_from(&parts.0, &parts.1)?,
+            None => None,
+        };
+        match identity {
+            Some(identity) if let Some(snapshot) = snapshot => {
+                let node = Self::assemble(identity, parts, config.limits.clone(), now_ms);
+                replay::replay_from_snapshot(node, &snapshot)
+            }
             Some(identity) if parts.0.last_seqno() == Seqno(0) => {
                 // A node that joined and has not received an entry yet: consensus brings
                 // the service's ledger from the primary.
@@ -235,6 +248,7 @@ impl Node {
             snapshots,
             pending_snapshots: BTreeMap::new(),
             evidence_queued: false,
+            starts_after: None,
         }
     }
 
@@ -420,6 +434,35 @@ impl Node {
                 self.committed
             );
         }
+    }
+}
+
+/// The committed snapshot a node must start from: the newest one the ledger continues
+/// right after, when the ledger lacks its first entries (old chunks were removed) or holds
+/// none (a node that joined from a snapshot). `None` when the ledger starts at seqno 1.
+fn snapshot_to_start_from(
+    ledger: &Ledger,
+    snapshots: &SnapshotDir,
+) -> Result<Option<coco_ledger::CommittedSnapshot>> {
+    let first = ledger.first_seqno();
+    let empty = ledger.last_seqno() < first;
+    if first == Seqno(1) && !empty {
+        return Ok(None);
+    }
+    let usable = snapshots.committed()?.into_iter().rev().find(|snapshot| {
+        snapshot.seqno.next() >= first && (empty || snapshot.seqno <= ledger.last_seqno())
+    });
+    match usable {
+        Some(snapshot) => Ok(Some(snapshot)),
+        None if first == Seqno(1) => Ok(None),
+        None => Err(Error::Corrupt {
+            what: "ledger".to_owned(),
+            reason: format!(
+                "it starts at seqno {first} but no committed snapshot in {} ends at or after {}",
+                snapshots.path().display(),
+                first.0 - 1
+            ),
+        }),
     }
 }
 

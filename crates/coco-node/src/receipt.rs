@@ -134,6 +134,10 @@ impl Node {
             TxStatus::Unknown => return Err(Error::NoReceipt { tx, reason: "unknown" }),
             TxStatus::Invalid => return Err(Error::NoReceipt { tx, reason: "invalid" }),
         }
+        if self.starts_after.is_some_and(|start| tx.seqno < start.seqno) {
+            let reason = "this node started from a later snapshot: ask a node with the ledger";
+            return Err(Error::NoReceipt { tx, reason });
+        }
         let (&signature_seqno, _) = self
             .signatures
             .range(tx.seqno..)

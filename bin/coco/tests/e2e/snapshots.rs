@@ -46,6 +46,33 @@ fn snapshots_verify_with_ccf_and_replace_old_chunks() {
         let output = ccf.read_snapshot(&altered);
         assert!(!output.status.success(), "an altered snapshot verified: {}", describe(&output));
     }
+    let removed = remove_chunks_up_to(&workspace.ledger_dir(), snapshot_seqno(&newest));
+    assert!(removed > 0, "the snapshot's signature ends a chunk, so older chunks can go");
+    let node = workspace.start(Launch::Sandbox);
+    assert!(node.log_text().contains("starting from a snapshot"), "{}", node.log_text());
+    block_on(async {
+        for id in [1, RECORDS / 2, RECORDS] {
+            let record = read_back(&node, id).await;
+            assert_eq!(record, Some(format!("record {id}")), "record {id} after the restart");
+        }
+    });
+    write_records(&node, RECORDS + 1..=RECORDS + 10);
+    node.terminate();
+}
+
+/// Removes the committed chunks that end at or before `seqno`; returns how many.
+fn remove_chunks_up_to(ledger: &Path, seqno: u64) -> usize {
+    let mut removed = 0;
+    for chunk in crate::harness::committed_chunks(ledger) {
+        let name = chunk.file_name().unwrap().to_string_lossy().into_owned();
+        let range = name.strip_prefix("ledger_").and_then(|rest| rest.strip_suffix(".committed"));
+        let end: u64 = range.and_then(|range| range.split('-').nth(1)?.parse().ok()).unwrap();
+        if end <= seqno {
+            std::fs::remove_file(&chunk).unwrap();
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn write_records(node: &NodeProcess, ids: std::ops::RangeInclusive<u64>) {
@@ -84,7 +111,6 @@ fn snapshot_seqno(path: &Path) -> u64 {
     seqno.and_then(|seqno| seqno.parse().ok()).unwrap_or_else(|| panic!("bad name {name}"))
 }
 
-#[allow(dead_code)]
 async fn read_back(node: &NodeProcess, id: u64) -> Option<String> {
     let mut user = node.connect(&Who::User).await;
     get_record(&mut user, "private", id).await.unwrap()

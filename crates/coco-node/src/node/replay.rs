@@ -17,8 +17,29 @@ use crate::tables;
 pub(crate) fn replay(mut node: Node) -> Result<Node> {
     node.tree.append(Digest::ZERO);
     node.load_initial_membership()?;
+    replay_entries(node, Seqno(1))
+}
+
+/// Starts from the committed snapshot at `snapshot` (the ledger lacks what precedes it),
+/// then replays the ledger entries after it.
+pub(crate) fn replay_from_snapshot(
+    mut node: Node,
+    snapshot: &coco_ledger::CommittedSnapshot,
+) -> Result<Node> {
+    node.load_initial_membership()?;
+    super::restore::restore(&mut node, snapshot)?;
+    if node.ledger.last_seqno() < snapshot.seqno {
+        node.ledger.start_after(snapshot.seqno)?;
+    }
+    tracing::info!(seqno = snapshot.seqno.0, "starting from a snapshot");
+    replay_entries(node, snapshot.seqno.next())
+}
+
+/// Replays the ledger from `from` on, keeps what a durable signature covers, and reads the
+/// service status back.
+fn replay_entries(mut node: Node, from: Seqno) -> Result<Node> {
     let known_committed = node.ledger.committed_seqno().max(node.read_commit_marker());
-    let entries: Vec<_> = node.ledger.entries(Seqno(1)).collect();
+    let entries: Vec<_> = node.ledger.entries(from).collect();
     for entry in entries {
         let (seqno, raw) = entry?;
         let read = read_entry(&node.identity.ledger_secrets, seqno, &raw)
@@ -158,26 +179,35 @@ fn membership_of(write_set: &WriteSet) -> Result<Option<coco_consensus::Membersh
 
 /// The signature a write set carries, if it is a signature transaction.
 pub(crate) fn signature_of(write_set: &WriteSet, view: View) -> Result<Option<SignatureRecord>> {
-    let corrupt = |reason: &str| Error::Corrupt {
-        what: "signature transaction".to_owned(),
-        reason: reason.to_owned(),
-    };
     let singleton = |name: &str| {
         write_set.get(&map(name)).and_then(|writes| writes.writes().get(tables::SINGLETON_KEY))
     };
     let Some(signature) = singleton(tables::SIGNATURES) else {
         return Ok(None);
     };
+    let cose = singleton(tables::COSE_SIGNATURES).map(Vec::as_slice);
+    signature_record(signature, cose, view).map(Some)
+}
+
+/// A signature record from the two tables a signature transaction writes.
+pub(crate) fn signature_record(
+    signature: &[u8],
+    cose: Option<&[u8]>,
+    view: View,
+) -> Result<SignatureRecord> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        what: "signature transaction".to_owned(),
+        reason: reason.to_owned(),
+    };
     let json: SignatureJson =
         serde_json::from_slice(signature).map_err(|_| corrupt("signature JSON"))?;
-    let cose =
-        singleton(tables::COSE_SIGNATURES).ok_or_else(|| corrupt("COSE signature missing"))?;
+    let cose = cose.ok_or_else(|| corrupt("COSE signature missing"))?;
     let cose: String = serde_json::from_slice(cose).map_err(|_| corrupt("COSE signature JSON"))?;
-    Ok(Some(SignatureRecord {
+    Ok(SignatureRecord {
         node: json.node.parse().map_err(|_| corrupt("signing node id"))?,
         view,
         root: json.root.parse().map_err(|_| corrupt("root"))?,
         node_signature: BASE64.decode(json.sig).map_err(|_| corrupt("node signature"))?,
         cose_signature: BASE64.decode(cose).map_err(|_| corrupt("COSE signature"))?,
-    }))
+    })
 }

@@ -204,7 +204,6 @@ pub(crate) fn ccf_view_history(history: &[(View, Seqno)]) -> Vec<u64> {
 
 /// The inverse of [`ccf_view_history`]: each view's first seqno, keeping only views that
 /// ordered something (a view sharing its start with the next one ordered nothing).
-#[cfg_attr(not(test), expect(dead_code, reason = "a node starting from a snapshot reads it"))]
 pub(crate) fn from_ccf_view_history(starts: &[u64]) -> Vec<(View, Seqno)> {
     let mut history = Vec::new();
     for (view, first) in starts.iter().enumerate() {

@@ -351,3 +351,61 @@ fn snapshots_commit_with_the_receipt_of_their_evidence() {
     assert_eq!(restored.get(&records(), &17_u64.to_be_bytes()), Some(&b"snapshotted"[..]));
     assert_eq!(restored.get(&records(), &18_u64.to_be_bytes()), None, "after the snapshot");
 }
+
+/// The committed chunk files of `config`'s ledger that end at or before `seqno`.
+fn chunks_up_to(config: &NodeConfig, seqno: Seqno) -> Vec<std::path::PathBuf> {
+    let ledger = coco_ledger::Ledger::open(&config.storage.ledger_dir, 4096).unwrap();
+    let chunks = ledger.chunks().into_iter().filter(|chunk| chunk.end <= seqno);
+    chunks.map(|chunk| config.storage.ledger_dir.join(chunk.file_name)).collect()
+}
+
+#[test]
+fn a_node_starts_from_its_snapshot_once_older_chunks_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.snapshot_tx_interval = 20;
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    write_and_sign(&mut node, 24, 6);
+    let snapshot = Seqno(23);
+    node.emit_snapshot_evidence(snapshot).unwrap();
+    let after = write(&mut node, 100, "after the snapshot");
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    let before = TxId::new(2, 10);
+    assert!(node.receipt(before).is_ok(), "the whole ledger proves old transactions");
+    drop(node);
+    let old = chunks_up_to(&config, snapshot);
+    assert!(!old.is_empty(), "the snapshot's signature ends a chunk");
+    for chunk in old {
+        std::fs::remove_file(chunk).unwrap();
+    }
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    node.check_invariants();
+    assert_eq!(node.starts_after, Some(TxId::new(2, 23)));
+    let read = |node: &Node, key: u64| {
+        node.begin_read().get(&records(), &key.to_be_bytes()).map(<[u8]>::to_vec)
+    };
+    assert_eq!(read(&node, 5).as_deref(), Some(&b"snapshotted"[..]));
+    assert_eq!(read(&node, 100).as_deref(), Some(&b"after the snapshot"[..]));
+    assert_eq!(node.tx_status(after), TxStatus::Committed);
+    assert!(node.receipt(after).is_ok(), "transactions after the snapshot keep receipts");
+    assert!(matches!(node.receipt(before), Err(Error::NoReceipt { .. })));
+    let next = write(&mut node, 101, "after the restart");
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    assert_eq!(node.tx_status(next), TxStatus::Committed);
+}
+
+#[test]
+fn a_ledger_missing_chunks_without_a_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    write_and_sign(&mut node, 60, 6);
+    node.flush().unwrap();
+    drop(node);
+    let first = chunks_up_to(&config, Seqno(u64::MAX)).into_iter().next().unwrap();
+    std::fs::remove_file(first).unwrap();
+    let error = Node::open(&config, NOW_MS).err().unwrap().to_string();
+    assert!(error.contains("no committed snapshot"), "{error}");
+}
