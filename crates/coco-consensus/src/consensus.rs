@@ -23,11 +23,19 @@ pub struct Settings {
     pub election_timeout_ms: (u64, u64),
     /// Most entries in one replication message (flow control).
     pub max_entries_per_message: u64,
+    /// Entries before a snapshot that are still replicated one by one; a node that needs
+    /// older ones receives the snapshot.
+    pub entries_kept_before_snapshot: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { heartbeat_ms: 50, election_timeout_ms: (300, 600), max_entries_per_message: 1000 }
+        Self {
+            heartbeat_ms: 50,
+            election_timeout_ms: (300, 600),
+            max_entries_per_message: 1000,
+            entries_kept_before_snapshot: 10_000,
+        }
     }
 }
 
@@ -101,7 +109,9 @@ impl Consensus {
             election_timeout_min: settings.election_timeout_ms.0,
             election_timeout_max: settings.election_timeout_ms.1,
             max_payload_entries: settings.max_entries_per_message,
+            // The node decides when to snapshot (at signatures); see `snapshot_committed`.
             snapshot_policy: SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: settings.entries_kept_before_snapshot,
             ..openraft::Config::default()
         }
         .validate()
@@ -193,6 +203,18 @@ impl Consensus {
             last: Seqno(metrics.last_log_index.unwrap_or(0)),
             committed: metrics.last_applied.as_ref().map(tx_of),
             membership: metrics.membership_config.membership().clone().into(),
+        }
+    }
+
+    /// The node committed a snapshot at `at`: consensus adopts it (if newer than its own)
+    /// as what it sends to a node needing entries it no longer replicates, and stops
+    /// replicating entries more than `entries_kept_before_snapshot` before it.
+    pub async fn snapshot_committed(&self, at: TxId) {
+        let current = self.raft.metrics().borrow().snapshot;
+        if current.is_none_or(|id| id.index < at.seqno.0)
+            && let Err(e) = self.raft.trigger().snapshot().await
+        {
+            tracing::warn!(error = %e, "consensus did not take the snapshot");
         }
     }
 

@@ -82,6 +82,14 @@ pub trait Journal: Send + Sync + 'static {
     /// Storage failures.
     fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError>;
 
+    /// Replaces this node's state with `bytes`, a committed snapshot another node sent at
+    /// `at` (this node lacks entries that node no longer replicates). The node checks it
+    /// before anything changes; afterwards it holds no entry at or before `at`.
+    ///
+    /// # Errors
+    /// A snapshot that does not verify, or storage failures.
+    fn install_snapshot(&self, at: TxId, bytes: Vec<u8>) -> Result<(), JournalError>;
+
     /// What a restarted node knows to be committed, and the last configuration at or
     /// before it.
     ///

@@ -222,11 +222,20 @@ impl<J: Journal> RaftStateMachine<TypeConfig> for StateMachine<J> {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, Peer>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<()> {
-        let reason =
-            AnyError::error("installing a snapshot from another node is not supported yet");
-        Err(StorageIOError::write_snapshot(Some(meta.signature()), reason).into())
+        let failed = |e: JournalError| -> StorageError<NodeId> {
+            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::error(e.to_string()))
+                .into()
+        };
+        let at = meta.last_log_id.as_ref().map(tx_of).ok_or_else(|| {
+            failed(JournalError::new("installing a snapshot", "it names no log position"))
+        })?;
+        self.journal.install_snapshot(at, snapshot.into_inner()).map_err(failed)?;
+        let mut applied = self.applied();
+        applied.last = Some(at);
+        applied.membership = meta.last_membership.clone();
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {

@@ -113,6 +113,10 @@ impl Journal for MemJournal {
         Ok(None)
     }
 
+    fn install_snapshot(&self, at: TxId, _bytes: Vec<u8>) -> Result<(), JournalError> {
+        Err(JournalError::new("installing a snapshot", format!("{at}: this journal never purges")))
+    }
+
     fn committed(&self) -> Result<Committed, JournalError> {
         let state = self.state.lock().unwrap();
         let committed = |tx: &TxId| state.committed.is_some_and(|c| tx.seqno <= c.seqno);

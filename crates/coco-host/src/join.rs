@@ -91,6 +91,10 @@ pub(crate) async fn reconfigure_loop(shared: Arc<Shared>, mut shutdown: watch::R
             _ = shutdown.changed() => return,
             _ = interval.tick() => {}
         }
+        let newest_snapshot = shared.node().newest_snapshot();
+        if let Some(at) = newest_snapshot {
+            shared.consensus.snapshot_committed(at).await;
+        }
         if let Err(e) = reconfigure(&shared).await {
             tracing::warn!(error = %e, "reconfiguration did not complete; retrying");
         }

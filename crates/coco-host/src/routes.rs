@@ -201,6 +201,8 @@ async fn node_metrics(State(shared): AppState) -> Response {
         ("coco_signatures_total", "counter", metrics.signatures),
         ("coco_conflicts_total", "counter", metrics.conflicts),
         ("coco_ledger_flushes_total", "counter", metrics.flushes),
+        ("coco_snapshots_committed_total", "counter", metrics.snapshots_committed),
+        ("coco_snapshots_installed_total", "counter", metrics.snapshots_installed),
         ("coco_app_requests_total", "counter", requests),
         ("coco_last_seqno", "gauge", last.0),
         ("coco_committed_seqno", "gauge", committed.seqno.0),

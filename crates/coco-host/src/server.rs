@@ -173,6 +173,7 @@ async fn start_consensus(
         heartbeat_ms: limits.heartbeat_ms,
         election_timeout_ms: (limits.election_timeout_min_ms, limits.election_timeout_max_ms),
         max_entries_per_message: limits.replication_entries_max,
+        entries_kept_before_snapshot: limits.snapshot_tx_interval,
     };
     let consensus = Consensus::start(node_id, &settings, Arc::new(node.clone()), transport)
         .await

@@ -278,6 +278,40 @@ impl Ledger {
         Ok(())
     }
 
+    /// Moves every chunk file into `<dir>/archived_before_<seqno + 1>/` and makes the
+    /// ledger empty, starting after `seqno`: a node that installs a snapshot at `seqno`
+    /// keeps its old entries for audit, out of the way of the ones that follow the
+    /// snapshot. Returns the archive directory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (after which the ledger is failed).
+    pub fn archive_and_start_after(&mut self, seqno: Seqno) -> Result<PathBuf> {
+        self.check_usable()?;
+        let archive = self.dir.join(format!("archived_before_{}", seqno.0 + 1));
+        self.guard(|ledger| {
+            if let Some(mut chunk) = ledger.current.take() {
+                let path =
+                    ledger.dir.join(ChunkName::file_name(chunk.start, 0, ChunkState::InProgress));
+                chunk.writer.flush().map_err(Error::io("write", &path))?;
+            }
+            fs::create_dir_all(&archive).map_err(Error::io("create directory", &archive))?;
+            for name in list_chunks(&ledger.dir)? {
+                let file = chunk_file_name(&name);
+                let from = ledger.dir.join(&file);
+                fs::rename(&from, archive.join(&file)).map_err(Error::io("rename", &from))?;
+            }
+            ledger.closed.clear();
+            ledger.index.clear();
+            ledger.last_is_signature = None;
+            ledger.first_seqno = seqno.next().0;
+            ledger.committed = seqno.0;
+            ledger.dir_dirty = true;
+            ledger.sync_dir_if_dirty()
+        })?;
+        self.check_invariants();
+        Ok(archive)
+    }
+
     /// Appends the raw bytes of entry `seqno` (from [`crate::encode_entry`]). The bytes
     /// reach the OS only when the write buffer fills, and the disk only at [`Ledger::flush`]
     /// (or when the chunk completes). When the chunk has reached `chunk_bytes` and the

@@ -129,6 +129,24 @@ impl SnapshotDir {
         Ok(target)
     }
 
+    /// Stores a committed snapshot file received from another node, durably (written
+    /// under a temporary name, synced, renamed, directory synced).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_committed(&self, seqno: Seqno, evidence: Seqno, file: &[u8]) -> Result<PathBuf> {
+        let tmp = self.dir.join(format!("{PREFIX}{}.receiving", seqno.0));
+        let target = self.dir.join(committed_name(seqno.0, evidence.0));
+        let mut out = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+        out.write_all(file).map_err(Error::io("write", &tmp))?;
+        out.sync_all().map_err(Error::io("fsync", &tmp))?;
+        fs::rename(&tmp, &target).map_err(Error::io("rename", &tmp))?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(Error::io("fsync directory", &self.dir))?;
+        Ok(target)
+    }
+
     /// Removes pending snapshots at or after `from` (their signatures were rolled back).
     ///
     /// # Errors

@@ -170,8 +170,13 @@ impl Journal for SharedNode {
         self.lock().truncate_from(from).map_err(journal_error("truncating"))
     }
 
-    fn purge(&self, _upto: TxId) -> Result<(), JournalError> {
-        // Chunks are kept until snapshots exist to replace them.
+    fn purge(&self, upto: TxId) -> Result<(), JournalError> {
+        // The chunks stay (they are the ledger, for audit); consensus just stops reading
+        // and sending what a committed snapshot covers.
+        let mut node = self.lock();
+        if node.purged.is_none_or(|purged| purged.seqno < upto.seqno) {
+            node.purged = Some(upto);
+        }
         Ok(())
     }
 
@@ -186,7 +191,7 @@ impl Journal for SharedNode {
             Some(view) => Some(TxId { view, seqno: last }),
             None => node.memberships.contains_key(&Seqno(0)).then(TxId::default),
         };
-        Ok((node.starts_after, last))
+        Ok((node.starts_after.max(node.purged), last))
     }
 
     fn save_vote(&self, vote: &Vote) -> Result<(), JournalError> {
@@ -232,6 +237,19 @@ impl Journal for SharedNode {
             membership: node.membership_at(newest.seqno),
             bytes,
         }))
+    }
+
+    fn install_snapshot(&self, at: TxId, bytes: Vec<u8>) -> Result<(), JournalError> {
+        let (before, after) = {
+            let mut node = self.lock();
+            let before = node.committed();
+            node.install_snapshot(at, &bytes).map_err(journal_error("installing a snapshot"))?;
+            (before, node.committed())
+        };
+        if after.seqno > before.seqno {
+            (self.on_commit)(after);
+        }
+        Ok(())
     }
 
     fn committed(&self) -> Result<Committed, JournalError> {
@@ -344,7 +362,7 @@ impl Node {
     }
 
     fn read_entries(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>> {
-        if let Some(start) = self.starts_after
+        if let Some(start) = self.starts_after.max(self.purged)
             && from <= start.seqno
         {
             // Consensus knows these are purged (see `bounds`) and sends the snapshot.

@@ -97,6 +97,11 @@ pub struct Node {
     /// The snapshot this node started from, if it did: it holds no entry at or before it
     /// (no receipts, no replication of them).
     pub(crate) starts_after: Option<TxId>,
+    /// What consensus purged: entries it no longer reads or replicates (a committed
+    /// snapshot covers them). The ledger keeps them.
+    pub(crate) purged: Option<TxId>,
+    /// The newest snapshot committed here (written, or started from).
+    pub(crate) newest_snapshot: Option<TxId>,
 }
 
 /// Work that needs a seqno: run under the node lock when consensus appends it, with the
@@ -143,6 +148,10 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Ledger flushes (fsync batches).
     pub flushes: u64,
+    /// Snapshots committed here.
+    pub snapshots_committed: u64,
+    /// Snapshots received from another node and installed.
+    pub snapshots_installed: u64,
 }
 
 /// What `/node/state` reports.
@@ -249,6 +258,8 @@ impl Node {
             pending_snapshots: BTreeMap::new(),
             evidence_queued: false,
             starts_after: None,
+            purged: None,
+            newest_snapshot: None,
         }
     }
 
@@ -281,6 +292,20 @@ impl Node {
     #[must_use]
     pub fn begin_read(&self) -> Tx {
         self.kv.begin()
+    }
+
+    /// The newest snapshot this node committed or started from, for consensus to send
+    /// to nodes that need what precedes it.
+    #[must_use]
+    pub fn newest_snapshot(&self) -> Option<TxId> {
+        self.newest_snapshot
+    }
+
+    /// The first seqno whose entry this node holds: 1, or the one after the snapshot it
+    /// started from (or installed).
+    #[must_use]
+    pub fn first_held_seqno(&self) -> Seqno {
+        self.starts_after.map_or(Seqno(1), |snapshot| snapshot.seqno.next())
     }
 
     /// The last seqno ordered here.

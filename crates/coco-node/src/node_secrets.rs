@@ -62,15 +62,48 @@ impl Node {
             what: format!("ledger secret for this node at seqno {seqno}"),
             reason: reason.to_owned(),
         };
-        let record: Value = serde_json::from_slice(record).map_err(|_| corrupt("not JSON"))?;
-        if record["valid_from"].as_u64() != Some(seqno.0 + 1) {
+        let (valid_from, key) = self.open_sealed_secret(record, &corrupt)?;
+        if valid_from != seqno.next() {
             return Err(corrupt("it does not start right after its own entry"));
         }
+        self.rotate_ledger_secret(valid_from, key)
+    }
+
+    /// A node installing a snapshot: adopts the newest secret sealed to it in the
+    /// snapshot's public state, if it does not hold it yet (it missed the rekey).
+    pub(crate) fn adopt_secret_from_state(&mut self, state: &coco_kv::Snapshot) -> Result<()> {
+        let id = self.identity.node_id.to_hex();
+        let Some(record) = state.get(&map(ENCRYPTED_LEDGER_SECRETS), id.as_bytes()) else {
+            return Ok(());
+        };
+        let corrupt = |reason: &str| Error::Corrupt {
+            what: "the ledger secret sealed to this node in a snapshot".to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (valid_from, key) = self.open_sealed_secret(record, &corrupt)?;
+        if self
+            .identity
+            .ledger_secrets
+            .for_seqno(valid_from)
+            .is_some_and(|s| s.valid_from >= valid_from)
+        {
+            return Ok(());
+        }
+        self.rotate_ledger_secret(valid_from, key)
+    }
+
+    fn open_sealed_secret(
+        &self,
+        record: &[u8],
+        corrupt: &dyn Fn(&str) -> Error,
+    ) -> Result<(Seqno, Aes256GcmKey)> {
+        let record: Value = serde_json::from_slice(record).map_err(|_| corrupt("not JSON"))?;
+        let valid_from = record["valid_from"].as_u64().ok_or_else(|| corrupt("no valid_from"))?;
         let sealed = record["encrypted_secret"].as_str().and_then(|b| BASE64.decode(b).ok());
         let sealed = sealed.ok_or_else(|| corrupt("not base64"))?;
         let raw = coco_crypto::open_with_key(&self.identity.node_key, &sealed, AAD)
             .map_err(crypto("opening the ledger secret sealed to this node"))?;
         let key = Aes256GcmKey::new(&raw).map_err(crypto("ledger secret"))?;
-        self.rotate_ledger_secret(seqno.next(), key)
+        Ok((Seqno(valid_from), key))
     }
 }

@@ -103,6 +103,8 @@ impl Checker {
                 let (na, nb) = (sa.lock(), sb.lock());
                 let upto = na.committed().seqno.min(nb.committed().seqno).0;
                 let from = if all { 1 } else { upto.saturating_sub(3).max(1) };
+                // A node that installed a snapshot holds nothing before it.
+                let from = from.max(na.first_held_seqno().0).max(nb.first_held_seqno().0);
                 for seqno in from..=upto {
                     let (ea, eb) = (na.ledger_entry(Seqno(seqno)), nb.ledger_entry(Seqno(seqno)));
                     match (ea, eb) {
@@ -144,7 +146,8 @@ impl Checker {
                 }
             }
             let service = guard.service_cert_pem().to_owned();
-            for tx in self.committed.iter().rev().take(RECEIPTS_PER_NODE) {
+            let held = self.committed.iter().filter(|tx| tx.seqno >= guard.first_held_seqno());
+            for tx in held.rev().take(RECEIPTS_PER_NODE) {
                 let receipt = guard.receipt(*tx).map_err(|e| format!("receipt of {tx}: {e}"))?;
                 let bytes = serde_json::to_vec(&receipt).map_err(|e| e.to_string())?;
                 coco_client::verify_receipt_bytes(&bytes, &service)
@@ -192,7 +195,8 @@ fn check_log_matching(nodes: &[SimNode]) -> Result<(), String> {
             let (Some(sa), Some(sb)) = (&a.shared, &b.shared) else { continue };
             let (na, nb) = (sa.lock(), sb.lock());
             let last = na.last_seqno().min(nb.last_seqno()).0;
-            for seqno in last.saturating_sub(3).max(1)..=last {
+            let first = na.first_held_seqno().max(nb.first_held_seqno()).0;
+            for seqno in last.saturating_sub(3).max(first)..=last {
                 let seqno = Seqno(seqno);
                 if na.view_of(seqno).is_some() && na.view_of(seqno) == nb.view_of(seqno) {
                     let (ea, eb) = (na.ledger_entry(seqno), nb.ledger_entry(seqno));

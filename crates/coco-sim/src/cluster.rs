@@ -45,6 +45,8 @@ pub struct Report {
     pub view: u64,
     /// Committed snapshot files compared across nodes at the end.
     pub snapshots: usize,
+    /// Snapshots nodes received from the primary and installed (live nodes' counters).
+    pub installed: u64,
 }
 
 /// A broken invariant (or a run that could not proceed), with where.
@@ -139,6 +141,7 @@ impl Run {
         let done = STEPS + HEAL_STEPS;
         self.report.snapshots =
             self.checker.final_checks(&self.nodes).map_err(|e| self.fail(done, e))?;
+        self.report.installed += self.installs_on_live_nodes();
         self.report.committed = self.checker.committed_count();
         self.report.view = self.checker.last_view();
         for node in &self.nodes {
@@ -217,7 +220,9 @@ impl Run {
         if let Some(consensus) = node.consensus.take() {
             consensus.shutdown().await;
         }
-        node.shared = None;
+        if let Some(shared) = node.shared.take() {
+            self.report.installed += shared.lock().metrics().snapshots_installed;
+        }
         if tear {
             let cut = self.dice.gen_range(1..64);
             tear_last_write(&node.config.storage.ledger_dir, cut)?;
@@ -228,8 +233,27 @@ impl Run {
 
     async fn step(&mut self, step: u32) -> Result<(), SimError> {
         self.sign_and_write();
+        self.offer_snapshots().await;
         tokio::time::sleep(STEP).await;
         self.checker.observe(&self.nodes, &self.acknowledged).map_err(|e| self.fail(step, e))
+    }
+
+    fn installs_on_live_nodes(&self) -> u64 {
+        let live = self.nodes.iter().filter_map(|node| node.shared.as_ref());
+        live.map(|shared| shared.lock().metrics().snapshots_installed).sum()
+    }
+
+    /// As the host does: each node's consensus adopts the node's newest committed snapshot,
+    /// so a node far behind receives it instead of old entries.
+    async fn offer_snapshots(&self) {
+        for node in &self.nodes {
+            if let (Some(shared), Some(consensus)) = (&node.shared, &node.consensus) {
+                let newest = shared.lock().newest_snapshot();
+                if let Some(at) = newest {
+                    consensus.snapshot_committed(at).await;
+                }
+            }
+        }
     }
 
     /// On the primary (if any): queue a signature and a few writes.
@@ -290,6 +314,7 @@ fn settings(limits: &Limits) -> Settings {
         heartbeat_ms: limits.heartbeat_ms,
         election_timeout_ms: (limits.election_timeout_min_ms, limits.election_timeout_max_ms),
         max_entries_per_message: limits.replication_entries_max,
+        entries_kept_before_snapshot: limits.snapshot_tx_interval,
     }
 }
 

@@ -18,8 +18,14 @@ fn main() -> ExitCode {
     for seed in from..from.saturating_add(count) {
         match coco_sim::run_seed(seed) {
             Ok(report) => println!(
-                "seed {seed}: ok ({} committed, {} crashes, {} partitions, view {}, {} snapshots)",
-                report.committed, report.crashes, report.partitions, report.view, report.snapshots
+                "seed {seed}: ok ({} committed, {} crashes, {} partitions, view {}, \
+                 {} snapshots, {} installed)",
+                report.committed,
+                report.crashes,
+                report.partitions,
+                report.view,
+                report.snapshots,
+                report.installed
             ),
             Err(e) => {
                 failed += 1;

@@ -198,13 +198,13 @@ fn replace_the_lost_node(
     replacement
 }
 
-fn node_dir(workspace: &Workspace, n: u32) -> PathBuf {
+pub(crate) fn node_dir(workspace: &Workspace, n: u32) -> PathBuf {
     workspace.root().join(format!("node{n}"))
 }
 
 /// Starts `coco node join` for node `n`, waits until it is Pending, has the members pass
 /// `transition_node_to_trusted`, and returns the node once it serves.
-fn join_by_vote(workspace: &Workspace, primary: &NodeProcess, n: u32) -> NodeProcess {
+pub(crate) fn join_by_vote(workspace: &Workspace, primary: &NodeProcess, n: u32) -> NodeProcess {
     let dir = node_dir(workspace, n);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -280,7 +280,11 @@ fn network(node: &NodeProcess) -> Value {
     })
 }
 
-fn wait_for(node: &NodeProcess, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(
+    node: &NodeProcess,
+    what: &str,
+    condition: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let network = network(node);

@@ -57,7 +57,41 @@ fn snapshots_verify_with_ccf_and_replace_old_chunks() {
         }
     });
     write_records(&node, RECORDS + 1..=RECORDS + 10);
+    joiner_receives_the_snapshot(&workspace, &node);
     node.terminate();
+}
+
+/// This node holds nothing before its snapshot, so a node that joins now receives the
+/// snapshot from it, then the entries after it, and serves every record.
+fn joiner_receives_the_snapshot(workspace: &Workspace, node: &NodeProcess) {
+    let joiner = crate::cluster::join_by_vote(workspace, node, 1);
+    crate::cluster::wait_for(node, "2 voters", |network| {
+        network["voters"].as_array().map(Vec::len) == Some(2)
+    });
+    write_records(node, RECORDS + 11..=RECORDS + 12);
+    block_on(async {
+        let mut user = joiner.connect(&Who::User).await;
+        for id in [1, RECORDS + 12] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let record = get_record(&mut user, "private", id).await.unwrap();
+                if record == Some(format!("record {id}")) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the joiner lacks record {id}: {record:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let log = joiner.log_text();
+    assert!(log.contains("installing a snapshot from the primary"), "{log}");
+    let ledger = crate::cluster::node_dir(workspace, 1).join("ledger");
+    let first = crate::harness::files_under(&ledger).into_iter().filter_map(|path| {
+        let name = path.file_name()?.to_str()?.strip_prefix("ledger_")?.to_owned();
+        name.split(['-', '.']).next()?.parse::<u64>().ok()
+    });
+    assert!(first.min().is_some_and(|start| start > 1), "the joiner's ledger starts after it");
+    joiner.terminate();
 }
 
 /// Removes the committed chunks that end at or before `seqno`; returns how many.

@@ -449,3 +449,20 @@ fn a_ledger_chunking_by_flags_ends_chunks_only_where_entries_say() {
     assert_eq!(chunks[0].end, Seqno(201));
     assert!(!ledger.chunk_is_full(), "a new chunk starts empty");
 }
+
+#[test]
+fn archiving_moves_every_chunk_aside_and_continues_after_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    append_range(&mut ledger, 1..=10);
+    ledger.commit(Seqno(4)).unwrap();
+    let archive = ledger.archive_and_start_after(Seqno(40)).unwrap();
+    assert_eq!(file_names(&archive), ["ledger_1-4.committed", "ledger_5-8", "ledger_9"]);
+    assert_eq!((ledger.last_seqno(), ledger.committed_seqno()), (Seqno(40), Seqno(40)));
+    assert!(ledger.append(Seqno(11), &entry(11), false).is_err(), "must follow the snapshot");
+    append_range(&mut ledger, 41..=44);
+    ledger.flush().unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    assert_eq!((ledger.first_seqno(), ledger.last_seqno()), (Seqno(41), Seqno(44)));
+}

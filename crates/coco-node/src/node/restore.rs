@@ -30,6 +30,10 @@ pub(crate) fn restore(node: &mut Node, snapshot: &CommittedSnapshot) -> Result<(
     if decoded.seqno != snapshot.seqno {
         return Err(corrupt(snapshot, format!("it holds seqno {}", decoded.seqno)));
     }
+    // The public state first: it holds the newest secret sealed to this node, which a
+    // node that missed a rekey needs to read the private state.
+    let public = Store::restore_snapshot(snapshot.seqno, decoded.public_maps, &[])?;
+    node.adopt_secret_from_state(&public.snapshot())?;
     let secret = node
         .identity
         .ledger_secrets
@@ -48,24 +52,75 @@ pub(crate) fn restore(node: &mut Node, snapshot: &CommittedSnapshot) -> Result<(
     restore_membership(node, snapshot)?;
     node.committed = TxId { view, seqno: snapshot.seqno };
     node.durable = snapshot.seqno;
+    node.newest_snapshot = Some(node.committed);
     Ok(())
 }
 
 /// The receipt must be the service's and prove a transaction whose claims digest is the
-/// snapshot's SHA-256.
+/// snapshot's SHA-256. Returns that transaction (the evidence).
 fn check_receipt(
     node: &Node,
     snapshot: &CommittedSnapshot,
     bytes: &[u8],
     receipt: &[u8],
-) -> Result<()> {
+) -> Result<TxId> {
     let key = node.identity.service_cert.verifying_key().map_err(|e| corrupt(snapshot, e))?;
     let info = coco_crypto::verify_cose_receipt(receipt, &key)
         .map_err(|e| corrupt(snapshot, format!("its receipt does not verify: {e}")))?;
     if info.leaf_components.claims_digest != coco_crypto::sha256(bytes) {
         return Err(corrupt(snapshot, "its receipt proves another snapshot"));
     }
-    Ok(())
+    // Commit evidence reads `ce:<view>.<seqno>:<hex>`.
+    let evidence = info.leaf_components.commit_evidence;
+    let tx = evidence.strip_prefix("ce:").and_then(|rest| rest.split(':').next());
+    tx.and_then(|tx| tx.parse().ok()).ok_or_else(|| corrupt(snapshot, "bad commit evidence"))
+}
+
+impl Node {
+    /// Replaces this node's state with a committed snapshot another node sent (this node
+    /// lags behind what that node still replicates entry by entry): checked first, then
+    /// stored, the old ledger archived, and the state restored from it.
+    pub(crate) fn install_snapshot(&mut self, at: TxId, file: &[u8]) -> Result<()> {
+        if at.seqno <= self.committed.seqno {
+            return Ok(());
+        }
+        let received = CommittedSnapshot {
+            seqno: at.seqno,
+            evidence: at.seqno,
+            path: format!("snapshot_{} from the primary", at.seqno).into(),
+        };
+        let (bytes, receipt) = split_committed_snapshot(file)?;
+        let evidence = check_receipt(self, &received, bytes, receipt)?;
+        // Everything that could refuse it is checked before anything changes.
+        let decoded = decode_snapshot(bytes)?;
+        if decoded.seqno != at.seqno {
+            return Err(corrupt(&received, format!("it holds seqno {}", decoded.seqno)));
+        }
+        let public = Store::restore_snapshot(at.seqno, decoded.public_maps, &[])?;
+        self.adopt_secret_from_state(&public.snapshot())?;
+        let secret = self.identity.ledger_secrets.for_seqno(at.seqno);
+        let secret = secret.ok_or_else(|| corrupt(&received, "no ledger secret covers it"))?;
+        decoded.decrypt_private(&secret.key)?;
+        let path = self.snapshots.write_committed(at.seqno, evidence.seqno, file)?;
+        let archive = self.ledger.archive_and_start_after(at.seqno)?;
+        tracing::warn!(
+            seqno = at.seqno.0,
+            archive = %archive.display(),
+            "installing a snapshot from the primary; the old ledger is archived"
+        );
+        self.signatures.clear();
+        self.memberships.retain(|seqno, _| seqno.0 == 0);
+        self.pending_snapshots.clear();
+        self.txs_since_signature = 0;
+        let snapshot = CommittedSnapshot { seqno: at.seqno, evidence: evidence.seqno, path };
+        restore(self, &snapshot)?;
+        self.consensus_committed = Some(at.seqno);
+        self.metrics.snapshots_installed += 1;
+        self.save_commit_marker();
+        self.load_service_status()?;
+        self.check_invariants();
+        Ok(())
+    }
 }
 
 fn singleton<'a>(kv: &'a coco_kv::Snapshot, name: &str) -> Option<&'a [u8]> {

@@ -159,10 +159,13 @@ impl Node {
         }
     }
 
-    fn commit_snapshot(&self, snapshot: Seqno, evidence: Seqno) -> Result<()> {
+    fn commit_snapshot(&mut self, snapshot: Seqno, evidence: Seqno) -> Result<()> {
         let view = self.view_of(evidence).expect("committed evidence is held");
         let receipt = self.cose_receipt(TxId { view, seqno: evidence })?;
         self.snapshots.commit(snapshot, evidence, &receipt)?;
+        let view = self.view_of(snapshot).expect("a committed snapshot's signature is held");
+        self.newest_snapshot = Some(TxId { view, seqno: snapshot });
+        self.metrics.snapshots_committed += 1;
         let kept = usize::try_from(self.limits.snapshots_kept).unwrap_or(usize::MAX);
         self.snapshots.prune(kept)?;
         Ok(())

@@ -409,3 +409,36 @@ fn a_ledger_missing_chunks_without_a_snapshot_is_refused() {
     let error = Node::open(&config, NOW_MS).err().unwrap().to_string();
     assert!(error.contains("no committed snapshot"), "{error}");
 }
+
+#[test]
+fn a_snapshot_from_another_node_is_checked_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.snapshot_tx_interval = 20;
+    let mut node = Node::open(&config, NOW_MS).unwrap();
+    write_and_sign(&mut node, 24, 6);
+    node.emit_snapshot_evidence(Seqno(23)).unwrap();
+    node.emit_signature(NOW_MS).unwrap();
+    node.flush().unwrap();
+    let file = std::fs::read(&node.snapshots.committed().unwrap()[0].path).unwrap();
+    // Another node of another service: a snapshot of this one is not its to install.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = Node::open(&config_like(&config, other_dir.path()), NOW_MS).unwrap();
+    let before = (other.last_seqno(), other.committed());
+    let at = TxId::new(2, 23);
+    assert!(other.install_snapshot(at, &file).is_err(), "another service's snapshot");
+    let mut altered = file.clone();
+    altered[300] ^= 1;
+    assert!(node.install_snapshot(TxId::new(2, 40), &altered).is_err(), "an altered one");
+    assert!(node.install_snapshot(TxId::new(2, 40), &file[..file.len() - 1]).is_err());
+    assert_eq!((other.last_seqno(), other.committed()), before);
+    other.check_invariants();
+    node.check_invariants();
+}
+
+/// `config` with its directories under `dir`.
+fn config_like(config: &NodeConfig, dir: &Path) -> NodeConfig {
+    let mut other = self::config(dir);
+    other.limits = config.limits.clone();
+    other
+}
