@@ -23,6 +23,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const NOW_MS: u64 = 1_790_000_000_000;
 
 fn open(dir: &Path) -> Node {
+    open_with(dir, Limits { pending_txs_max: 1 << 24, ..Limits::default() })
+}
+
+fn open_with(dir: &Path, limits: Limits) -> Node {
     let key = SigningKey::generate_p384().unwrap();
     let cert = Certificate::self_signed_identity(&key, "member0", NOW_MS / 1000, 30).unwrap();
     let member = dir.join("member0_cert.pem");
@@ -44,7 +48,7 @@ fn open(dir: &Path) -> Node {
             member_encryption_keys: vec![],
             recovery_threshold: 1,
         },
-        limits: Limits { pending_txs_max: 1 << 24, ..Limits::default() },
+        limits,
     };
     Node::open(&config, NOW_MS).unwrap()
 }
@@ -112,5 +116,32 @@ fn receipts(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, per_transaction, receipts);
+/// A signature that is a snapshot point (interval 1: every one is) over 100k records:
+/// what writing a snapshot adds to the signature under the node lock.
+fn snapshots(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits { pending_txs_max: 1 << 24, snapshot_tx_interval: 1, ..Limits::default() };
+    let mut node = open_with(dir.path(), limits);
+    let app = LoggingApp::default();
+    for id in 0..100_000 {
+        logging_write(&mut node, &app, id);
+        if node.signature_due(NOW_MS) {
+            node.emit_signature(NOW_MS).unwrap();
+            node.flush().unwrap();
+        }
+    }
+    let mut group = c.benchmark_group("node");
+    group.sample_size(20);
+    let mut id = 100_000;
+    group.bench_function("signature_with_snapshot (100k records)", |b| {
+        b.iter(|| {
+            id += 1;
+            logging_write(&mut node, &app, id);
+            black_box(node.emit_signature(NOW_MS).unwrap())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_transaction, receipts, snapshots);
 criterion_main!(benches);
