@@ -172,6 +172,18 @@ impl Consensus {
         self.raft.add_learner(id, peer, false).await.map(drop).map_err(membership_error)
     }
 
+    /// Whether this node (the primary) has replicated to `id` up to at most `lag_max`
+    /// entries behind its last one: a learner that may become a voter without stalling
+    /// commits while it catches up.
+    #[must_use]
+    pub fn caught_up(&self, id: NodeId, lag_max: u64) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let last = metrics.last_log_index.unwrap_or(0);
+        let matched = metrics.replication.as_ref().and_then(|targets| targets.get(&id));
+        matched.and_then(Option::as_ref).is_some_and(|log_id| log_id.index + lag_max >= last)
+    }
+
     /// Makes `voters` the voting configuration (through joint consensus); nodes dropped
     /// from it stay learners until removed with [`Self::remove_nodes`].
     ///
@@ -204,6 +216,20 @@ impl Consensus {
             committed: metrics.last_applied.as_ref().map(tx_of),
             membership: metrics.membership_config.membership().clone().into(),
         }
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The voter sets in force (two during a change), cheaper than [`Self::status`].
+    #[must_use]
+    pub fn voters(&self) -> Vec<BTreeSet<NodeId>> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.membership_config.membership().get_joint_config().clone()
     }
 
     /// The node committed a snapshot at `at`: consensus adopts it (if newer than its own)

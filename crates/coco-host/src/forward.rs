@@ -73,6 +73,20 @@ fn kept(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether this node, the primary, still hears from a majority: some voter answered within
+/// the longest election timeout (CCF's check-quorum). Without one it cannot commit, and a
+/// majority elsewhere may already have a new primary, so it stops taking writes.
+pub(crate) fn has_quorum(shared: &Shared) -> bool {
+    let window = Duration::from_millis(shared.limits.election_timeout_max_ms);
+    shared.transport.has_quorum(&shared.consensus.voters(), shared.consensus.id(), window)
+}
+
+fn no_quorum() -> ApiError {
+    let message = "this node leads but has not heard from a majority of the voters lately: \
+                   it cannot commit; retry, or ask another node";
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NoQuorum", message).retry_after(1)
+}
+
 /// Where a request runs.
 pub(crate) enum Route {
     /// Here: a read, a request already forwarded, or this node is the primary.
@@ -85,14 +99,36 @@ pub(crate) enum Route {
 /// request was forwarded already. During an election no primary is known for a moment,
 /// and a node that just won its view may name itself primary before it acts as one: both
 /// wait, briefly, so a node never forwards to itself.
-pub(crate) fn route<'a>(shared: &'a Shared, request: &Request) -> impl Future<Output = Route> + 'a {
+///
+/// # Errors
+/// 503 `NoQuorum` when this node leads without a majority.
+pub(crate) fn route<'a>(
+    shared: &'a Shared,
+    request: &Request,
+) -> impl Future<Output = Result<Route, ApiError>> + 'a {
+    route_checking(shared, request, true)
+}
+
+/// [`route`], optionally without the majority check: a trusted node polling `/node/join`
+/// for its identity must get it even while the primary waits for that very node to count
+/// it toward its majority.
+pub(crate) fn route_checking<'a>(
+    shared: &'a Shared,
+    request: &Request,
+    check_quorum: bool,
+) -> impl Future<Output = Result<Route, ApiError>> + 'a {
     // Decided before the future, which must not hold the (non-`Sync`) request.
     let here = request.method() == Method::GET || request.headers().get(FORWARDED).is_some();
     async move {
-        if here || shared.consensus.is_primary() {
-            return Route::Here;
+        if here {
+            return Ok(Route::Here);
         }
-        settled_primary(shared).await
+        let route =
+            if shared.consensus.is_primary() { Route::Here } else { settled_primary(shared).await };
+        match route {
+            Route::Here if check_quorum && !has_quorum(shared) => Err(no_quorum()),
+            route @ (Route::Here | Route::Primary(_)) => Ok(route),
+        }
     }
 }
 
@@ -118,6 +154,9 @@ pub(crate) async fn forward(
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotPrimary", message).retry_after(1)
     };
     let primary = status.primary.ok_or_else(|| unavailable("no primary is known yet".into()))?;
+    if primary == status.id {
+        return Err(unavailable("this node is taking over as primary; retry".into()));
+    }
     let address =
         status.membership.nodes.get(&primary).map(|peer| peer.address.clone()).ok_or_else(
             || {

@@ -33,7 +33,8 @@ pub(crate) async fn gov_dispatch(
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UnsupportedHttpVerb", message));
     }
     let call = gov_call(&segments).ok_or_else(|| unknown(&path))?;
-    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await {
+    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await?
+    {
         return crate::forward::forward(&shared, &status, request).await;
     }
     check_cose_content_type(request.headers().get(header::CONTENT_TYPE))?;

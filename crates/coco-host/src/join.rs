@@ -36,7 +36,9 @@ pub(crate) async fn node_join(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await {
+    if let crate::forward::Route::Primary(status) =
+        crate::forward::route_checking(&shared, &request, false).await?
+    {
         return crate::forward::forward(&shared, &status, request).await;
     }
     let peer = request.extensions().get::<PeerCert>().and_then(|peer| peer.0.clone());
@@ -117,9 +119,17 @@ async fn reconfigure(shared: &Shared) -> std::result::Result<(), String> {
         }
     }
     let retired: BTreeSet<NodeId> = voters.difference(&wanted).copied().collect();
-    if wanted != voters && !wanted.is_empty() {
-        tracing::info!(voters = wanted.len(), "changing the voters to the trusted nodes");
-        shared.consensus.change_voters(wanted).await.map_err(|e| e.to_string())?;
+    // A learner votes once it has caught up: promoted earlier, a node that is still
+    // starting (or far behind) would hold back every commit until it answers.
+    let lag_max = shared.limits.replication_entries_max;
+    let ready: BTreeSet<NodeId> = wanted
+        .iter()
+        .filter(|id| voters.contains(id) || shared.consensus.caught_up(**id, lag_max))
+        .copied()
+        .collect();
+    if ready != voters && !ready.is_empty() {
+        tracing::info!(voters = ready.len(), "changing the voters to the caught-up trusted nodes");
+        shared.consensus.change_voters(ready).await.map_err(|e| e.to_string())?;
     }
     if !retired.is_empty() {
         shared.consensus.remove_nodes(retired).await.map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 //! certificate is endorsed by it); the callee checks the caller's certificate is endorsed
 //! by the service and names a node of its configuration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,25 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct PeerTransport {
     connector: TlsConnector,
     connections: Mutex<BTreeMap<NodeId, SendRequest<Body>>>,
+    /// When each peer last answered a consensus call: the primary's evidence that a
+    /// majority still hears it.
+    answered: Mutex<BTreeMap<NodeId, tokio::time::Instant>>,
+}
+
+/// Whether, counting `me` and every peer that answered within `window` of `now`, each
+/// voter set of `configs` has a majority (both sets during a change). A primary for which
+/// this fails has lost its majority: it stops acting as primary (CCF's check-quorum).
+pub(crate) fn quorum_answered(
+    configs: &[BTreeSet<NodeId>],
+    me: NodeId,
+    answered: &BTreeMap<NodeId, tokio::time::Instant>,
+    now: tokio::time::Instant,
+    window: Duration,
+) -> bool {
+    let heard = |id: &NodeId| {
+        *id == me || answered.get(id).is_some_and(|at| now.duration_since(*at) <= window)
+    };
+    configs.iter().all(|voters| voters.iter().filter(|id| heard(id)).count() * 2 > voters.len())
 }
 
 impl PeerTransport {
@@ -53,7 +72,22 @@ impl PeerTransport {
             .with_client_auth_cert(vec![CertificateDer::from(cert_der)], key)
             .map_err(|e| Error::Tls(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(Self { connector: TlsConnector::from(Arc::new(config)), connections: Mutex::default() })
+        Ok(Self {
+            connector: TlsConnector::from(Arc::new(config)),
+            connections: Mutex::default(),
+            answered: Mutex::default(),
+        })
+    }
+
+    /// [`quorum_answered`] now, over the peers' last answers.
+    pub(crate) fn has_quorum(
+        &self,
+        configs: &[BTreeSet<NodeId>],
+        me: NodeId,
+        window: Duration,
+    ) -> bool {
+        let answered = self.answered.lock().expect("never poisoned");
+        quorum_answered(configs, me, &answered, tokio::time::Instant::now(), window)
     }
 
     async fn connect(
@@ -125,11 +159,45 @@ impl Transport for PeerTransport {
         let path = format!("/node/consensus/{}", rpc.as_str());
         let call = self.request(target, &peer.address, &path, body);
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result,
+            Ok(result) => {
+                if result.is_ok() {
+                    let now = tokio::time::Instant::now();
+                    self.answered.lock().expect("never poisoned").insert(target, now);
+                }
+                result
+            }
             Err(_) => {
                 self.connections.lock().expect("never poisoned").remove(&target);
                 Err(TransportError::Unreachable { node: target, reason: "timed out".to_owned() })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> NodeId {
+        NodeId(coco_types::Digest([byte; 32]))
+    }
+
+    #[test]
+    fn a_primary_keeps_its_quorum_only_while_a_majority_answers() {
+        let (me, b, c) = (id(1), id(2), id(3));
+        let three = [BTreeSet::from([me, b, c])];
+        let now = tokio::time::Instant::now();
+        let window = Duration::from_millis(600);
+        let fresh = BTreeMap::from([(b, now)]);
+        assert!(quorum_answered(&three, me, &fresh, now, window), "itself and one of two");
+        let stale = BTreeMap::from([(b, now), (c, now)]);
+        let later = now + Duration::from_millis(601);
+        assert!(!quorum_answered(&three, me, &stale, later, window), "nobody answered lately");
+        assert!(!quorum_answered(&three, me, &BTreeMap::new(), now, window));
+        assert!(quorum_answered(&[BTreeSet::from([me])], me, &BTreeMap::new(), now, window));
+        // During a change, both voter sets need their majority.
+        let joint = [BTreeSet::from([me, b]), BTreeSet::from([me, b, c])];
+        assert!(!quorum_answered(&joint, me, &BTreeMap::from([(c, now)]), now, window));
+        assert!(quorum_answered(&joint, me, &BTreeMap::from([(b, now)]), now, window));
     }
 }

@@ -302,7 +302,8 @@ fn method_of(method: &axum::http::Method) -> Result<Method, ApiError> {
 
 async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await {
+    if let crate::forward::Route::Primary(status) = crate::forward::route(&shared, &request).await?
+    {
         return crate::forward::forward(&shared, &status, request).await;
     }
     let caller = {

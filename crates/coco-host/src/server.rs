@@ -308,7 +308,8 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             _ = interval.tick() => {}
             () = shared.sign_now.notified() => {}
         }
-        if !shared.consensus.is_primary() {
+        // A primary without a majority cannot commit a signature: it waits for one.
+        if !shared.consensus.is_primary() || !crate::forward::has_quorum(&shared) {
             continue;
         }
         let tickets = {

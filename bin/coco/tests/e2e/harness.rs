@@ -287,6 +287,14 @@ impl NodeProcess {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`…) to the node: a stopped node is cut off from the
+    /// others as by a partition, and picks up where it was when continued.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
+        assert!(status.expect("kill runs").success(), "kill -{signal} {pid} failed");
+    }
+
     /// Kills the node with SIGKILL (`kill -9`): no final signature, no flush.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL sent");

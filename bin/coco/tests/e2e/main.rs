@@ -32,6 +32,7 @@ mod gov_cli;
 mod governance;
 mod harness;
 mod limits;
+mod partition;
 mod range;
 mod recovery;
 mod restart;
