@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use coco_types::{NodeId, Seqno, TxId, View};
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::AppendEntriesResponse;
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tokio::sync::oneshot;
 
 use crate::journal::Journal;
 use crate::network::{Factory, Rpc, Transport, decode, encode};
+use crate::prevote::{Heard, Timing, drive_elections};
+use crate::runtime::CocoRuntime;
 use crate::store::{LogStore, StateMachine};
 use crate::types::{Membership, Payload, Peer, TypeConfig, tx_of};
 
@@ -87,8 +90,11 @@ pub struct Status {
 /// One node's consensus.
 #[derive(Clone)]
 pub struct Consensus {
-    raft: Raft<TypeConfig>,
-    id: NodeId,
+    pub(crate) raft: Raft<TypeConfig>,
+    pub(crate) id: NodeId,
+    /// When this node last heard from a primary (see the pre-vote module).
+    pub(crate) heard: Heard,
+    pub(crate) timing: Timing,
 }
 
 impl Consensus {
@@ -112,6 +118,8 @@ impl Consensus {
             // The node decides when to snapshot (at signatures); see `snapshot_committed`.
             snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: settings.entries_kept_before_snapshot,
+            // Elections run with a pre-vote round (see the pre-vote module).
+            enable_elect: false,
             ..openraft::Config::default()
         }
         .validate()
@@ -119,11 +127,21 @@ impl Consensus {
         let log = LogStore::new(journal.clone());
         let state =
             StateMachine::new(journal).map_err(|e| ConsensusError::Stopped(e.to_string()))?;
-        let network = Factory { transport };
+        let network = Factory { transport: transport.clone() };
         let raft = Raft::new(id, Arc::new(config), network, log, state)
             .await
             .map_err(|e| ConsensusError::Stopped(e.to_string()))?;
-        Ok(Self { raft, id })
+        let timing = Timing {
+            tick: Duration::from_millis(settings.heartbeat_ms),
+            lease: Duration::from_millis(settings.election_timeout_ms.1),
+            timeout: settings.election_timeout_ms,
+        };
+        let consensus = Self { raft, id, heard: Heard::now(), timing };
+        drop(<CocoRuntime as openraft::AsyncRuntime>::spawn(drive_elections(
+            consensus.clone(),
+            transport,
+        )));
+        Ok(consensus)
     }
 
     /// Makes this node the first of a new service with `nodes` as voters (genesis). A node
@@ -157,9 +175,25 @@ impl Consensus {
     /// A body that does not decode as `rpc`'s request.
     pub async fn handle(&self, rpc: Rpc, body: &[u8]) -> Result<Vec<u8>, String> {
         Ok(match rpc {
-            Rpc::AppendEntries => encode(&self.raft.append_entries(decode(body)?).await),
+            Rpc::AppendEntries => {
+                let response = self.raft.append_entries(decode(body)?).await;
+                if response
+                    .as_ref()
+                    .is_ok_and(|r| !matches!(r, AppendEntriesResponse::HigherVote(_)))
+                {
+                    self.heard.note();
+                }
+                encode(&response)
+            }
             Rpc::Vote => encode(&self.raft.vote(decode(body)?).await),
-            Rpc::InstallSnapshot => encode(&self.raft.install_snapshot(decode(body)?).await),
+            Rpc::InstallSnapshot => {
+                let response = self.raft.install_snapshot(decode(body)?).await;
+                if response.is_ok() {
+                    self.heard.note();
+                }
+                encode(&response)
+            }
+            Rpc::PreVote => self.answer_pre_vote(body)?,
         })
     }
 

@@ -24,6 +24,7 @@
 mod consensus;
 mod journal;
 mod network;
+mod prevote;
 mod runtime;
 mod store;
 mod types;

@@ -28,6 +28,8 @@ pub enum Rpc {
     Vote,
     /// Send a snapshot.
     InstallSnapshot,
+    /// Ask whether a vote would be granted (changes nothing).
+    PreVote,
 }
 
 impl Rpc {
@@ -38,13 +40,14 @@ impl Rpc {
             Self::AppendEntries => "append_entries",
             Self::Vote => "vote",
             Self::InstallSnapshot => "install_snapshot",
+            Self::PreVote => "pre_vote",
         }
     }
 
     /// The kind named `name`.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::AppendEntries, Self::Vote, Self::InstallSnapshot]
+        [Self::AppendEntries, Self::Vote, Self::InstallSnapshot, Self::PreVote]
             .into_iter()
             .find(|rpc| rpc.as_str() == name)
     }

@@ -302,3 +302,26 @@ async fn a_deposed_primary_loses_its_uncommitted_suffix_and_catches_up() {
     );
     assert!(!old_log.iter().any(|(_, p)| *p == JournalPayload::Sealed(b"orphan".to_vec())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_cut_off_for_long_does_not_depose_the_primary_when_it_returns() {
+    let cluster = Cluster::start(3).await;
+    let all: Vec<NodeId> = (1..=3).map(node_id).collect();
+    let primary = cluster.primary(&all).await;
+    let committed = cluster.propose(primary, b"before").await.unwrap();
+    cluster.wait_caught_up(&all, committed).await;
+    let view = cluster.node(primary).status().view;
+    let backup = *all.iter().find(|id| **id != primary).unwrap();
+
+    // Many election timeouts alone: without pre-vote it would stand again and again,
+    // raising its view, and its first answer after healing would depose the primary.
+    cluster.isolate(backup);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(cluster.node(backup).status().view, view, "the cut-off backup kept its view");
+    cluster.heal();
+    let last = cluster.propose(primary, b"after").await.unwrap();
+    cluster.wait_caught_up(&all, last).await;
+    let status = cluster.node(primary).status();
+    assert!(status.is_primary, "the primary kept its role");
+    assert_eq!(status.view, view, "and its view");
+}
