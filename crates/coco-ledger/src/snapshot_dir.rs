@@ -27,7 +27,7 @@ pub struct CommittedSnapshot {
 }
 
 /// The directory of snapshot files.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SnapshotDir {
     dir: PathBuf,
 }
@@ -145,6 +145,20 @@ impl SnapshotDir {
             .and_then(|dir| dir.sync_all())
             .map_err(Error::io("fsync directory", &self.dir))?;
         Ok(target)
+    }
+
+    /// Removes the pending snapshot at `seqno`, if there is one.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn discard_pending(&self, seqno: Seqno) -> Result<()> {
+        let path = self.dir.join(format!("{PREFIX}{}", seqno.0));
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", &path)(e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Removes pending snapshots at or after `from` (their signatures were rolled back).

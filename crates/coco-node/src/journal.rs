@@ -22,6 +22,7 @@ use coco_types::{Seqno, TxId, View};
 
 use crate::error::{Error, Result};
 use crate::identity::write_private;
+use crate::node::snapshot::SnapshotJob;
 use crate::node::{Node, Work, replay};
 
 /// The vote, JSON.
@@ -52,7 +53,9 @@ impl SharedNode {
     /// If the OS cannot start a thread.
     #[must_use]
     pub fn new(node: Node, on_commit: OnCommit) -> Self {
-        let node = under_consensus(node);
+        let mut node = under_consensus(node);
+        let (writer, snapshot_jobs) = mpsc::channel::<SnapshotJob>();
+        node.snapshot_writer = Some(writer);
         let (syncer, jobs) = mpsc::channel::<PendingSync>();
         let shared = Self { node: Arc::new(Mutex::new(node)), on_commit, syncer: Some(syncer) };
         let worker = shared.clone();
@@ -60,6 +63,13 @@ impl SharedNode {
             .name("coco-ledger-sync".into())
             .spawn(move || worker.sync_loop(&jobs))
             .expect("the ledger sync thread starts");
+        // Snapshots take O(state) to write: off the node lock, on a thread of their own.
+        // It ends when the node (and with it the queue's sender) is dropped.
+        let weak = Arc::downgrade(&shared.node);
+        std::thread::Builder::new()
+            .name("coco-snapshots".into())
+            .spawn(move || snapshot_loop(&weak, &snapshot_jobs))
+            .expect("the snapshot thread starts");
         shared
     }
 
@@ -127,6 +137,18 @@ impl SharedNode {
     }
 }
 
+/// Writes each snapshot job, then hands the result back to the node.
+fn snapshot_loop(node: &std::sync::Weak<Mutex<Node>>, jobs: &mpsc::Receiver<SnapshotJob>) {
+    while let Ok(job) = jobs.recv() {
+        let seqno = job.seqno();
+        let written = job.run();
+        let Some(node) = node.upgrade() else { return };
+        node.lock()
+            .expect("node lock poisoned: a mutation panicked")
+            .snapshot_written(seqno, written);
+    }
+}
+
 /// From now on consensus decides what is committed: a signature that is durable here
 /// but not yet committed by consensus (after a restart, say) must not count.
 fn under_consensus(mut node: Node) -> Node {
@@ -191,7 +213,11 @@ impl Journal for SharedNode {
             Some(view) => Some(TxId { view, seqno: last }),
             None => node.memberships.contains_key(&Seqno(0)).then(TxId::default),
         };
-        Ok((node.starts_after.max(node.purged), last))
+        let purged = match (node.starts_after, node.purged) {
+            (Some(start), Some(purged)) if purged.seqno > start.seqno => Some(purged),
+            (start, purged) => start.or(purged),
+        };
+        Ok((purged, last))
     }
 
     fn save_vote(&self, vote: &Vote) -> Result<(), JournalError> {
@@ -362,10 +388,12 @@ impl Node {
     }
 
     fn read_entries(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>> {
-        if let Some(start) = self.starts_after.max(self.purged)
+        // What consensus purged is still in the ledger (purging only stops replication),
+        // and a replication read may race with the purge: serve it. Only entries before
+        // the snapshot this node started from are not held.
+        if let Some(start) = self.starts_after
             && from <= start.seqno
         {
-            // Consensus knows these are purged (see `bounds`) and sends the snapshot.
             return Err(Error::UnknownSeqno(from));
         }
         let mut entries = Vec::new();

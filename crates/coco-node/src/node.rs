@@ -102,6 +102,12 @@ pub struct Node {
     pub(crate) purged: Option<TxId>,
     /// The newest snapshot committed here (written, or started from).
     pub(crate) newest_snapshot: Option<TxId>,
+    /// The snapshot thread's queue; `None` writes snapshots inline.
+    pub(crate) snapshot_writer: Option<std::sync::mpsc::Sender<snapshot::SnapshotJob>>,
+    /// Snapshots being written, by seqno (a rolled-back one is dropped when done).
+    pub(crate) snapshots_in_progress: std::collections::BTreeSet<Seqno>,
+    /// Evidence seen for a snapshot still being written here: its digest and seqno.
+    pub(crate) evidence_seen: BTreeMap<Seqno, (String, Seqno)>,
 }
 
 /// Work that needs a seqno: run under the node lock when consensus appends it, with the
@@ -260,6 +266,9 @@ impl Node {
             starts_after: None,
             purged: None,
             newest_snapshot: None,
+            snapshot_writer: None,
+            snapshots_in_progress: std::collections::BTreeSet::new(),
+            evidence_seen: BTreeMap::new(),
         }
     }
 

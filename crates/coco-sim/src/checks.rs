@@ -129,7 +129,12 @@ impl Checker {
     /// snapshot files it compared.
     pub(crate) fn final_checks(&self, nodes: &[SimNode]) -> Result<usize, String> {
         if !self.caught_up(nodes) {
-            return Err("the nodes did not catch up after healing".to_owned());
+            let states: Vec<String> = nodes.iter().map(describe_node).collect();
+            return Err(format!(
+                "the nodes did not catch up to {} after healing: {}",
+                self.highest,
+                states.join("; ")
+            ));
         }
         self.check_prefixes(nodes, true)?;
         let snapshots = check_snapshots(nodes)?;
@@ -211,6 +216,24 @@ fn check_log_matching(nodes: &[SimNode]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One node's state, for a failure report.
+fn describe_node(node: &SimNode) -> String {
+    let (Some(shared), Some(consensus)) = (&node.shared, &node.consensus) else {
+        return format!("{} down", node.id);
+    };
+    let status = consensus.status();
+    let guard = shared.lock();
+    format!(
+        "{}: committed {} last {} view {} primary {:?} voters {:?}",
+        node.id,
+        guard.committed(),
+        guard.last_seqno(),
+        status.view,
+        status.primary,
+        status.membership.configs.iter().map(BTreeSet::len).collect::<Vec<_>>()
+    )
 }
 
 fn describe(entry: &Result<Vec<u8>, coco_node::Error>) -> String {

@@ -1,10 +1,17 @@
 //! `cargo run -p coco-sim -- --seeds N [--from S]`: runs seeds S..S+N and prints, for a
-//! failing one, the command that replays it alone.
+//! failing one, the command that replays it alone (with `RUST_LOG` set, what nodes log).
 #![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `RUST_LOG=warn` (or finer) shows what the nodes log while a seed runs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |flag: &str, default: u64| -> u64 {
         args.iter()

@@ -111,6 +111,8 @@ impl Node {
         self.signatures.clear();
         self.memberships.retain(|seqno, _| seqno.0 == 0);
         self.pending_snapshots.clear();
+        self.snapshots_in_progress.clear();
+        self.evidence_seen.clear();
         self.txs_since_signature = 0;
         let snapshot = CommittedSnapshot { seqno: at.seqno, evidence: evidence.seqno, path };
         restore(self, &snapshot)?;

@@ -42,43 +42,63 @@ impl Node {
     }
 
     /// Writes the snapshot of the state after the signature at `seqno` (just appended) if
-    /// `seqno` is a snapshot point. A failure to write is logged, not fatal: snapshots
-    /// speed starts up, the ledger stays the record.
+    /// `seqno` is a snapshot point: under the lock only what it needs is taken (the KV
+    /// copy is O(1)); serialising, sealing, hashing and writing run on the snapshot
+    /// thread when the node has one, inline otherwise (tests, the simulator). A failure
+    /// to write is logged, not fatal: snapshots speed start-ups, the ledger stays the
+    /// record.
     pub(crate) fn snapshot_if_due(&mut self, seqno: Seqno, due: bool) {
         if !due {
             return;
         }
-        match self.write_snapshot(seqno) {
-            Ok(Some(digest)) => {
-                tracing::info!(seqno = seqno.0, %digest, "snapshot written");
-                self.pending_snapshots.insert(seqno, PendingSnapshot { digest, evidence: None });
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(seqno = seqno.0, error = %e, "snapshot not written"),
-        }
+        let Some(job) = self.snapshot_job(seqno) else { return };
+        self.snapshots_in_progress.insert(seqno);
+        let job = match &self.snapshot_writer {
+            Some(writer) => match writer.send(job) {
+                Ok(()) => return,
+                Err(unsent) => unsent.0,
+            },
+            None => job,
+        };
+        let written = job.run();
+        self.snapshot_written(seqno, written);
     }
 
-    fn write_snapshot(&self, seqno: Seqno) -> Result<Option<Digest>> {
+    fn snapshot_job(&self, seqno: Seqno) -> Option<SnapshotJob> {
         assert_eq!(self.last_seqno(), seqno, "a snapshot is of the state after its signature");
         // A recovering node without the old secrets cannot seal the private state.
-        let Some(secret) = self.identity.ledger_secrets.for_seqno(seqno) else {
-            return Ok(None);
-        };
-        let view = self.view_of(seqno).expect("the signature was just appended");
-        let leaf = self.tree.leaf(seqno.0).expect("the signature's leaf was just appended");
-        let (_, public, private) = self.kv.encode_snapshot();
-        let history = ccf_view_history(&self.view_history);
-        let parts = SnapshotParts {
-            view,
+        let secret = self.identity.ledger_secrets.for_seqno(seqno)?;
+        Some(SnapshotJob {
             seqno,
-            hash_at_snapshot: leaf.as_bytes(),
-            view_history: &history,
-            public_maps: &public,
-            private_maps: &private,
+            view: self.view_of(seqno).expect("the signature was just appended"),
+            leaf: self.tree.leaf(seqno.0).expect("the signature's leaf was just appended"),
+            history: ccf_view_history(&self.view_history),
+            state: self.kv.snapshot(),
+            key: secret.key.clone(),
+            dir: self.snapshots.clone(),
+        })
+    }
+
+    /// A snapshot job finished: the snapshot becomes pending (waiting for its evidence),
+    /// unless its signature was rolled back meanwhile.
+    pub(crate) fn snapshot_written(&mut self, seqno: Seqno, written: Result<Digest>) {
+        if !self.snapshots_in_progress.remove(&seqno) {
+            self.discard_snapshot(seqno);
+            return;
+        }
+        let digest = match written {
+            Ok(digest) => digest,
+            Err(e) => {
+                tracing::warn!(seqno = seqno.0, error = %e, "snapshot not written");
+                return;
+            }
         };
-        let bytes = encode_snapshot(&parts, &secret.key)?;
-        self.snapshots.write_pending(seqno, &bytes)?;
-        Ok(Some(coco_crypto::sha256(&bytes)))
+        tracing::info!(seqno = seqno.0, %digest, "snapshot written");
+        self.pending_snapshots.insert(seqno, PendingSnapshot { digest, evidence: None });
+        if let Some((hash, evidence)) = self.evidence_seen.remove(&seqno) {
+            self.match_evidence(seqno, &hash, evidence);
+        }
+        self.commit_snapshots();
     }
 
     /// The snapshot whose evidence the primary should record next, if any.
@@ -123,18 +143,27 @@ impl Node {
             return;
         };
         let snapshot = Seqno(evidence.version);
+        if self.snapshots_in_progress.contains(&snapshot) {
+            // Still being written here: matched when it is.
+            self.evidence_seen.insert(snapshot, (evidence.hash, seqno));
+            return;
+        }
+        self.match_evidence(snapshot, &evidence.hash, seqno);
+    }
+
+    fn match_evidence(&mut self, snapshot: Seqno, hash: &str, evidence: Seqno) {
         let Some(pending) = self.pending_snapshots.get_mut(&snapshot) else { return };
-        if pending.digest.to_hex() == evidence.hash {
-            pending.evidence.get_or_insert(seqno);
+        if pending.digest.to_hex() == hash {
+            pending.evidence.get_or_insert(evidence);
         } else {
             tracing::error!(
                 snapshot = snapshot.0,
                 ours = %pending.digest,
-                recorded = evidence.hash,
+                recorded = hash,
                 "this node's snapshot differs from the primary's: dropping it"
             );
             self.pending_snapshots.remove(&snapshot);
-            self.discard_snapshots_from(snapshot);
+            self.discard_snapshot(snapshot);
         }
     }
 
@@ -174,6 +203,8 @@ impl Node {
     /// Forgets snapshots at or after `from` and evidence ordered there (rolled back).
     pub(crate) fn roll_back_snapshots(&mut self, from: Seqno) {
         self.pending_snapshots.retain(|seqno, _| *seqno < from);
+        self.snapshots_in_progress.retain(|seqno| *seqno < from);
+        self.evidence_seen.retain(|seqno, (_, evidence)| *seqno < from && *evidence < from);
         for pending in self.pending_snapshots.values_mut() {
             if pending.evidence.is_some_and(|evidence| evidence >= from) {
                 pending.evidence = None;
@@ -182,10 +213,50 @@ impl Node {
         self.discard_snapshots_from(from);
     }
 
+    fn discard_snapshot(&self, seqno: Seqno) {
+        if let Err(e) = self.snapshots.discard_pending(seqno) {
+            tracing::warn!(seqno = seqno.0, error = %e, "cannot remove a dropped snapshot");
+        }
+    }
+
     fn discard_snapshots_from(&self, from: Seqno) {
         if let Err(e) = self.snapshots.discard_pending_from(from) {
             tracing::warn!(from = from.0, error = %e, "cannot remove rolled-back snapshots");
         }
+    }
+}
+
+/// What a snapshot needs from the node, taken under its lock; [`SnapshotJob::run`] does
+/// the O(state) work without it.
+pub(crate) struct SnapshotJob {
+    seqno: Seqno,
+    view: View,
+    leaf: Digest,
+    history: Vec<u64>,
+    state: coco_kv::Snapshot,
+    key: coco_crypto::Aes256GcmKey,
+    dir: coco_ledger::SnapshotDir,
+}
+
+impl SnapshotJob {
+    /// The seqno of the snapshot's signature.
+    pub(crate) fn seqno(&self) -> Seqno {
+        self.seqno
+    }
+
+    /// Serialises, seals and writes the snapshot; returns its SHA-256.
+    pub(crate) fn run(self) -> Result<Digest> {
+        let parts = SnapshotParts {
+            view: self.view,
+            seqno: self.seqno,
+            hash_at_snapshot: self.leaf.as_bytes(),
+            view_history: &self.history,
+            public_maps: &self.state.encode_domain(true),
+            private_maps: &self.state.encode_domain(false),
+        };
+        let bytes = encode_snapshot(&parts, &self.key)?;
+        self.dir.write_pending(self.seqno, &bytes)?;
+        Ok(coco_crypto::sha256(&bytes))
     }
 }
 
