@@ -1,7 +1,7 @@
 //! `coco sandbox`: a working one-node service on loopback with embedded defaults, named as
 //! CCF's sandbox names its files so CCF users feel at home.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -85,16 +85,9 @@ pub(crate) fn run(args: &SandboxArgs) -> Result<()> {
 
 pub(super) fn default_config(port: u16) -> NodeConfig {
     NodeConfig {
-        network: NetworkConfig {
-            listen_address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            subject_alt_names: vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
-        },
-        storage: StorageConfig {
-            ledger_dir: PathBuf::from("ledger"),
-            state_dir: PathBuf::from("state"),
-            service_cert_file: PathBuf::from("../service_cert.pem"),
-            snapshots_dir: PathBuf::from("snapshots"),
-        },
+        network: NetworkConfig::loopback(port),
+        // Relative: resolved against the node's directory when the file is loaded.
+        storage: StorageConfig::under(Path::new(""), PathBuf::from("../service_cert.pem")),
         service: ServiceConfig {
             members: (0..3).map(|i| PathBuf::from(format!("../member{i}_cert.pem"))).collect(),
             users: vec![PathBuf::from("../user0_cert.pem")],

@@ -32,16 +32,8 @@ fn open_with(dir: &Path, limits: Limits) -> Node {
     let member = dir.join("member0_cert.pem");
     std::fs::write(&member, cert.to_pem()).unwrap();
     let config = NodeConfig {
-        network: NetworkConfig {
-            listen_address: "127.0.0.1:0".parse().unwrap(),
-            subject_alt_names: vec!["127.0.0.1".into()],
-        },
-        storage: StorageConfig {
-            ledger_dir: dir.join("ledger"),
-            state_dir: dir.join("state"),
-            service_cert_file: dir.join("service_cert.pem"),
-            snapshots_dir: dir.join("snapshots"),
-        },
+        network: NetworkConfig::loopback(0),
+        storage: StorageConfig::under(dir, dir.join("service_cert.pem")),
         service: ServiceConfig {
             members: vec![member],
             users: vec![],

@@ -41,6 +41,32 @@ fn default_sans() -> Vec<String> {
     vec!["127.0.0.1".to_owned(), "localhost".to_owned()]
 }
 
+impl NetworkConfig {
+    /// Listening on loopback `port` (0 picks a free one), named `127.0.0.1` and
+    /// `localhost`: the sandbox's and the tests' nodes.
+    #[must_use]
+    pub fn loopback(port: u16) -> Self {
+        Self {
+            listen_address: SocketAddr::from(([127, 0, 0, 1], port)),
+            subject_alt_names: default_sans(),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The usual layout of one node's directory `dir` (`ledger/`, `state/`,
+    /// `snapshots/`), with the service certificate written to `service_cert_file`.
+    #[must_use]
+    pub fn under(dir: &Path, service_cert_file: PathBuf) -> Self {
+        Self {
+            ledger_dir: dir.join("ledger"),
+            state_dir: dir.join("state"),
+            service_cert_file,
+            snapshots_dir: dir.join(default_snapshots_dir()),
+        }
+    }
+}
+
 /// Storage settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -93,16 +93,8 @@ impl Workspace {
             assert!(output.status.success(), "coco keygen {name}: {}", describe(&output));
         }
         let config = NodeConfig {
-            network: NetworkConfig {
-                listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
-                subject_alt_names: vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
-            },
-            storage: StorageConfig {
-                ledger_dir: PathBuf::from("ledger"),
-                state_dir: PathBuf::from("state"),
-                service_cert_file: PathBuf::from("../service_cert.pem"),
-                snapshots_dir: PathBuf::from("snapshots"),
-            },
+            network: NetworkConfig::loopback(0),
+            storage: StorageConfig::under(Path::new(""), PathBuf::from("../service_cert.pem")),
             service: ServiceConfig {
                 members: vec![PathBuf::from("../member0_cert.pem")],
                 users: vec![PathBuf::from("../user0_cert.pem")],
