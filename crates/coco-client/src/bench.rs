@@ -175,6 +175,18 @@ pub struct LatencyReport {
     pub mean_us: u64,
 }
 
+impl From<&Histogram> for LatencyReport {
+    fn from(latency: &Histogram) -> Self {
+        Self {
+            p50_us: latency.value_at_permille(500),
+            p90_us: latency.value_at_permille(900),
+            p99_us: latency.value_at_permille(990),
+            max_us: latency.max(),
+            mean_us: latency.mean(),
+        }
+    }
+}
+
 /// The result of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchReport {
@@ -306,13 +318,7 @@ fn report(
             .clone(),
         duration: load_duration,
         tx_per_s: requests_ok as f64 / seconds,
-        latency: LatencyReport {
-            p50_us: latency.value_at_permille(500),
-            p90_us: latency.value_at_permille(900),
-            p99_us: latency.value_at_permille(990),
-            max_us: latency.max(),
-            mean_us: latency.mean(),
-        },
+        latency: LatencyReport::from(latency),
         last_tx: outcome.last_tx,
         commit_start,
         commit_end: commit.commit_end,

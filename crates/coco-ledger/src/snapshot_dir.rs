@@ -121,11 +121,7 @@ impl SnapshotDir {
             .open(&pending)
             .map_err(Error::io("open", &pending))?;
         file.write_all(receipt).map_err(Error::io("write", &pending))?;
-        file.sync_all().map_err(Error::io("fsync", &pending))?;
-        fs::rename(&pending, &target).map_err(Error::io("rename", &pending))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(Error::io("fsync directory", &self.dir))?;
+        self.publish(&file, &pending, &target)?;
         Ok(target)
     }
 
@@ -139,12 +135,18 @@ impl SnapshotDir {
         let target = self.dir.join(committed_name(seqno.0, evidence.0));
         let mut out = File::create(&tmp).map_err(Error::io("create", &tmp))?;
         out.write_all(file).map_err(Error::io("write", &tmp))?;
-        out.sync_all().map_err(Error::io("fsync", &tmp))?;
-        fs::rename(&tmp, &target).map_err(Error::io("rename", &tmp))?;
+        self.publish(&out, &tmp, &target)?;
+        Ok(target)
+    }
+
+    /// Makes `file` (at `from`) durable and names it `to`: synced, renamed, directory
+    /// synced, so a crash leaves either no committed file or a whole one.
+    fn publish(&self, file: &File, from: &Path, to: &Path) -> Result<()> {
+        file.sync_all().map_err(Error::io("fsync", from))?;
+        fs::rename(from, to).map_err(Error::io("rename", from))?;
         File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
-            .map_err(Error::io("fsync directory", &self.dir))?;
-        Ok(target)
+            .map_err(Error::io("fsync directory", &self.dir))
     }
 
     /// Removes the pending snapshot at `seqno`, if there is one.
