@@ -126,6 +126,14 @@ impl Auditor {
     /// Checks one entry; returns whether it is a signature transaction.
     fn entry(&mut self, seqno: Seqno, raw: &[u8]) -> Result<bool, String> {
         if seqno != self.last_seqno.next() {
+            if self.last_seqno == Seqno(0) {
+                // A node's ledger after its first chunks were archived (it then starts from
+                // a snapshot): the audit replays the Merkle tree from seqno 1.
+                return Err(format!(
+                    "the ledger starts at seqno {seqno}, not 1: an audit needs every chunk \
+                     from seqno 1 (add the archived ones)"
+                ));
+            }
             return Err(format!("expected seqno {}", self.last_seqno.next()));
         }
         let entry = decode_entry(raw).map_err(|e| e.to_string())?;

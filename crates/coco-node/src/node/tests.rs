@@ -400,6 +400,8 @@ fn a_ledger_missing_chunks_without_a_snapshot_is_refused() {
     std::fs::remove_file(first).unwrap();
     let error = Node::open(&config, NOW_MS).err().unwrap().to_string();
     assert!(error.contains("no committed snapshot"), "{error}");
+    let audit = crate::verify_ledger(&config.storage.ledger_dir, &mut |_, _| {}).unwrap_err();
+    assert!(audit.to_string().contains("not 1: an audit needs every chunk"), "{audit}");
 }
 
 #[test]
