@@ -4,12 +4,13 @@
 //! signature signed), then the KV, the tree, the signature, the views and the consensus
 //! configuration are set as they were right after the snapshot's signature.
 
-use coco_kv::{MapName, Store};
+use coco_kv::Store;
 use coco_ledger::{CommittedSnapshot, decode_snapshot, split_committed_snapshot};
 use coco_merkle::MerkleTree;
-use coco_types::{Digest, TxId};
+use coco_types::{Digest, Seqno, TxId, View};
 
 use super::replay::signature_record;
+use super::signature::SignatureRecord;
 use super::signature::map;
 use super::snapshot::from_ccf_view_history;
 use super::{Node, kv_history_max};
@@ -20,18 +21,38 @@ fn corrupt(snapshot: &CommittedSnapshot, reason: impl std::fmt::Display) -> Erro
     Error::Corrupt { what: snapshot.path.display().to_string(), reason: reason.to_string() }
 }
 
-/// Sets `node`'s state to the snapshot's (see the module documentation).
+/// A snapshot file that passed every check, opened into what the node takes from it.
+struct Opened {
+    /// The transaction recording its evidence.
+    evidence: TxId,
+    kv: Store,
+    view_history: Vec<(View, Seqno)>,
+    view: View,
+    tree: MerkleTree,
+    signature: SignatureRecord,
+    /// The consensus configuration in force, and the seqno that recorded it.
+    membership: Option<(Seqno, coco_consensus::Membership)>,
+}
+
+/// Sets `node`'s state to the committed snapshot on disk (see the module documentation).
 pub(crate) fn restore(node: &mut Node, snapshot: &CommittedSnapshot) -> Result<()> {
     let file = std::fs::read(&snapshot.path)
         .map_err(|source| Error::Io { path: snapshot.path.clone(), source })?;
-    let (bytes, receipt) = split_committed_snapshot(&file)?;
-    check_receipt(node, snapshot, bytes, receipt)?;
+    let opened = open_checked(node, snapshot, &file)?;
+    apply(node, snapshot, opened);
+    Ok(())
+}
+
+/// Checks `file` (receipt, seqno, a secret for it, decryption, the signed Merkle root)
+/// and opens it; nothing of the node changes but a ledger secret sealed to it in the
+/// snapshot, which it needs to read the private state if it missed a rekey.
+fn open_checked(node: &mut Node, snapshot: &CommittedSnapshot, file: &[u8]) -> Result<Opened> {
+    let (bytes, receipt) = split_committed_snapshot(file)?;
+    let evidence = check_receipt(node, snapshot, bytes, receipt)?;
     let decoded = decode_snapshot(bytes)?;
     if decoded.seqno != snapshot.seqno {
         return Err(corrupt(snapshot, format!("it holds seqno {}", decoded.seqno)));
     }
-    // The public state first: it holds the newest secret sealed to this node, which a
-    // node that missed a rekey needs to read the private state.
     let public = Store::restore_snapshot(snapshot.seqno, decoded.public_maps, &[])?;
     node.adopt_secret_from_state(&public.snapshot())?;
     let secret = node
@@ -42,18 +63,35 @@ pub(crate) fn restore(node: &mut Node, snapshot: &CommittedSnapshot) -> Result<(
     let private = decoded.decrypt_private(&secret.key)?;
     let mut kv = Store::restore_snapshot(snapshot.seqno, decoded.public_maps, &private)?;
     kv.set_history_max(kv_history_max(&node.limits));
-    node.kv = kv;
-    node.view_history = from_ccf_view_history(&decoded.view_history);
-    let view = node.view_of(snapshot.seqno).ok_or_else(|| corrupt(snapshot, "no view"))?;
-    node.view = view;
+    let view_history = from_ccf_view_history(&decoded.view_history);
+    let view = view_history
+        .iter()
+        .rev()
+        .find(|(_, first)| *first <= snapshot.seqno)
+        .map(|(view, _)| *view)
+        .ok_or_else(|| corrupt(snapshot, "no view"))?;
     let leaf =
         Digest(decoded.hash_at_snapshot.try_into().map_err(|_| corrupt(snapshot, "hash size"))?);
-    restore_tree_and_signature(node, snapshot, view, leaf)?;
-    restore_membership(node, snapshot)?;
-    node.committed = TxId { view, seqno: snapshot.seqno };
+    let state = kv.snapshot();
+    let (tree, signature) = tree_and_signature(&state, snapshot, view, leaf)?;
+    let membership = membership(&state, snapshot)?;
+    Ok(Opened { evidence, kv, view_history, view, tree, signature, membership })
+}
+
+/// Sets the node's state to an opened snapshot's.
+fn apply(node: &mut Node, snapshot: &CommittedSnapshot, opened: Opened) {
+    node.kv = opened.kv;
+    node.view_history = opened.view_history;
+    node.view = opened.view;
+    node.tree = opened.tree;
+    node.signatures.insert(snapshot.seqno, opened.signature);
+    if let Some((seqno, membership)) = opened.membership {
+        node.memberships.insert(seqno, membership);
+    }
+    node.committed = TxId { view: opened.view, seqno: snapshot.seqno };
+    node.starts_after = Some(node.committed);
     node.durable = snapshot.seqno;
     node.newest_snapshot = Some(node.committed);
-    Ok(())
 }
 
 /// The receipt must be the service's and prove a transaction whose claims digest is the
@@ -89,19 +127,10 @@ impl Node {
             evidence: at.seqno,
             path: format!("snapshot_{} from the primary", at.seqno).into(),
         };
-        let (bytes, receipt) = split_committed_snapshot(file)?;
-        let evidence = check_receipt(self, &received, bytes, receipt)?;
         // Everything that could refuse it is checked before anything changes.
-        let decoded = decode_snapshot(bytes)?;
-        if decoded.seqno != at.seqno {
-            return Err(corrupt(&received, format!("it holds seqno {}", decoded.seqno)));
-        }
-        let public = Store::restore_snapshot(at.seqno, decoded.public_maps, &[])?;
-        self.adopt_secret_from_state(&public.snapshot())?;
-        let secret = self.identity.ledger_secrets.for_seqno(at.seqno);
-        let secret = secret.ok_or_else(|| corrupt(&received, "no ledger secret covers it"))?;
-        decoded.decrypt_private(&secret.key)?;
-        let path = self.snapshots.write_committed(at.seqno, evidence.seqno, file)?;
+        let opened = open_checked(self, &received, file)?;
+        let evidence = opened.evidence.seqno;
+        let path = self.snapshots.write_committed(at.seqno, evidence, file)?;
         let archive = self.ledger.archive_and_start_after(at.seqno)?;
         tracing::warn!(
             seqno = at.seqno.0,
@@ -114,8 +143,7 @@ impl Node {
         self.snapshots_in_progress.clear();
         self.evidence_seen.clear();
         self.txs_since_signature = 0;
-        let snapshot = CommittedSnapshot { seqno: at.seqno, evidence: evidence.seqno, path };
-        restore(self, &snapshot)?;
+        apply(self, &CommittedSnapshot { seqno: at.seqno, evidence, path }, opened);
         self.consensus_committed = Some(at.seqno);
         self.metrics.snapshots_installed += 1;
         self.save_commit_marker();
@@ -131,38 +159,37 @@ fn singleton<'a>(kv: &'a coco_kv::Snapshot, name: &str) -> Option<&'a [u8]> {
 
 /// The tree the signature serialised (leaves before it) plus the signature's own leaf;
 /// its root must be the one the signature signed.
-fn restore_tree_and_signature(
-    node: &mut Node,
+fn tree_and_signature(
+    state: &coco_kv::Snapshot,
     snapshot: &CommittedSnapshot,
-    view: coco_types::View,
+    view: View,
     leaf: Digest,
-) -> Result<()> {
-    let state = node.kv.snapshot();
-    let tree = singleton(&state, tables::TREE).ok_or_else(|| corrupt(snapshot, "no tree"))?;
+) -> Result<(MerkleTree, SignatureRecord)> {
+    let tree = singleton(state, tables::TREE).ok_or_else(|| corrupt(snapshot, "no tree"))?;
     let mut tree = MerkleTree::deserialise(tree)?;
     if tree.len() != snapshot.seqno.0 {
         return Err(corrupt(snapshot, format!("its tree has {} leaves", tree.len())));
     }
     let signature =
-        singleton(&state, tables::SIGNATURES).ok_or_else(|| corrupt(snapshot, "no signature"))?;
-    let record = signature_record(signature, singleton(&state, tables::COSE_SIGNATURES), view)?;
+        singleton(state, tables::SIGNATURES).ok_or_else(|| corrupt(snapshot, "no signature"))?;
+    let record = signature_record(signature, singleton(state, tables::COSE_SIGNATURES), view)?;
     if tree.root()? != record.root {
         return Err(corrupt(snapshot, "its tree does not give the signed root"));
     }
     tree.append(leaf);
-    node.tree = tree;
-    node.signatures.insert(snapshot.seqno, record);
-    Ok(())
+    Ok((tree, record))
 }
 
 /// The consensus configuration in force at the snapshot, at the seqno that recorded it.
-fn restore_membership(node: &mut Node, snapshot: &CommittedSnapshot) -> Result<()> {
-    let state = node.kv.snapshot();
-    let name = MapName::new(tables::CONSENSUS_MEMBERSHIP).expect("a valid map name");
-    if let Some((json, seqno)) = state.get_versioned(&name, tables::SINGLETON_KEY) {
-        let membership = serde_json::from_slice(json).map_err(|e| corrupt(snapshot, e))?;
-        node.memberships.insert(seqno, membership);
-    }
-    node.starts_after = Some(TxId { view: node.view, seqno: snapshot.seqno });
-    Ok(())
+fn membership(
+    state: &coco_kv::Snapshot,
+    snapshot: &CommittedSnapshot,
+) -> Result<Option<(Seqno, coco_consensus::Membership)>> {
+    let Some((json, seqno)) =
+        state.get_versioned(&map(tables::CONSENSUS_MEMBERSHIP), tables::SINGLETON_KEY)
+    else {
+        return Ok(None);
+    };
+    let membership = serde_json::from_slice(json).map_err(|e| corrupt(snapshot, e))?;
+    Ok(Some((seqno, membership)))
 }

@@ -85,9 +85,10 @@ impl Node {
         // The primary ends a chunk at a signature once the chunk is full, and at every
         // snapshot (so a snapshot's successors start a chunk, and older chunks can go),
         // and says so in the entry, so every node that appends it ends its chunk there too.
-        let ends_chunk = self.ledger.chunk_is_full() || self.is_snapshot_point(seqno);
-        let flags =
-            if is_signature && ends_chunk { coco_ledger::FORCE_LEDGER_CHUNK_AFTER } else { 0 };
+        // (Only signatures are asked: this runs for every transaction.)
+        let ends_chunk =
+            is_signature && (self.ledger.chunk_is_full() || self.is_snapshot_point(seqno));
+        let flags = if ends_chunk { coco_ledger::FORCE_LEDGER_CHUNK_AFTER } else { 0 };
         let parts = EntryParts {
             view: self.view,
             seqno,

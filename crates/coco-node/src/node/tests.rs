@@ -310,13 +310,20 @@ fn write_and_sign(node: &mut Node, count: u64, per_signature: u64) {
     }
 }
 
-#[test]
-fn snapshots_commit_with_the_receipt_of_their_evidence() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+/// A node snapshotting every 20 seqnos that has written 24 transactions, signed 6 at a
+/// time: signatures at 2, 9, 16 and 23, a snapshot at 23 waiting for its evidence.
+fn snapshotting_node(dir: &Path) -> (NodeConfig, Node) {
+    let mut config = config(dir);
     config.limits.snapshot_tx_interval = 20;
     let mut node = Node::open(&config, NOW_MS).unwrap();
     write_and_sign(&mut node, 24, 6);
+    (config, node)
+}
+
+#[test]
+fn snapshots_commit_with_the_receipt_of_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut node) = snapshotting_node(dir.path());
     // Signatures at 2, 9, 16, 23: 23 is the first at or after 20.
     let snapshot = Seqno(23);
     assert_eq!(node.snapshot_without_evidence(), Some(snapshot));
@@ -354,10 +361,7 @@ fn chunks_up_to(config: &NodeConfig, seqno: Seqno) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_node_starts_from_its_snapshot_once_older_chunks_are_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
-    config.limits.snapshot_tx_interval = 20;
-    let mut node = Node::open(&config, NOW_MS).unwrap();
-    write_and_sign(&mut node, 24, 6);
+    let (config, mut node) = snapshotting_node(dir.path());
     let snapshot = Seqno(23);
     node.emit_snapshot_evidence(snapshot).unwrap();
     let after = write(&mut node, 100, "after the snapshot");
@@ -407,10 +411,7 @@ fn a_ledger_missing_chunks_without_a_snapshot_is_refused() {
 #[test]
 fn a_snapshot_from_another_node_is_checked_before_anything_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
-    config.limits.snapshot_tx_interval = 20;
-    let mut node = Node::open(&config, NOW_MS).unwrap();
-    write_and_sign(&mut node, 24, 6);
+    let (config, mut node) = snapshotting_node(dir.path());
     node.emit_snapshot_evidence(Seqno(23)).unwrap();
     node.emit_signature(NOW_MS).unwrap();
     node.flush().unwrap();
