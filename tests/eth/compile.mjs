@@ -1,8 +1,10 @@
 // Compiles contracts/CocoToken.sol with solc-js (pinned in package.json) through the
 // standard-JSON interface, at test time, so no build artefact is committed.
 //
-// evmVersion "prague": both anvil 1.7.1 (default hardfork prague) and Coco's revm PRAGUE spec
-// run it. The bytecode uses PUSH0/MCOPY-era opcodes, so it needs a Shanghai+ chain.
+// evmVersion "prague", set explicitly (solc 0.8.37 defaults to osaka): Coco's revm PRAGUE
+// spec runs it, and so does anvil 1.7.1 (with `--hardfork prague`, and with its default
+// "latest"). The bytecode uses PUSH0, so a pre-Shanghai chain refuses the deploy
+// (anvil --hardfork london answers "EVM error NotActivated").
 //
 // As a module:  import { compileCocoToken } from "./compile.mjs";
 //               const { abi, bytecode } = compileCocoToken();
