@@ -1,0 +1,256 @@
+//! Blocks. A block is the Ethereum transactions ordered between two seals, and the node
+//! seals right before each signature transaction, so a block and everything in it commit
+//! with the signature that follows. Every transaction reads the open block ([`Head`]), so
+//! one that executed against a block sealed before it commits conflicts and runs again:
+//! the number and timestamp a transaction saw are always those of the block it lands in.
+//!
+//! A block's timestamp is stamped by its first transaction (the primary's clock, never
+//! earlier than the parent's), so a block after an idle period does not carry old time.
+
+use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxEnvelope, TxType,
+};
+use alloy_eips::Typed2718 as _;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{B256, Bloom, Bytes, U256};
+use alloy_rlp::Encodable as _;
+use coco_kv::Tx;
+
+use crate::execute::BlockContext;
+use crate::maps;
+use crate::records::{self, BlockRecord, ChainRecord, Head, TxPlace, TxRecord};
+use crate::state::StateError;
+
+const HEAD_KEY: &[u8] = b"head";
+const CHAIN_KEY: &[u8] = b"config";
+
+/// Most transactions one block takes; more wait for the next seal.
+pub const BLOCK_TXS_MAX: usize = 50_000;
+
+/// The chain's parameters.
+///
+/// # Errors
+/// [`StateError`] when the chain has no genesis or its record is corrupt.
+pub fn chain(tx: &mut Tx) -> Result<ChainRecord, StateError> {
+    let bytes = tx
+        .get(&maps::CHAIN, CHAIN_KEY)
+        .ok_or_else(|| StateError("the Ethereum chain has no genesis".to_owned()))?;
+    records::decode(bytes, "chain record")
+}
+
+/// The open block.
+///
+/// # Errors
+/// [`StateError`] when the chain has no genesis or its record is corrupt.
+pub fn head(tx: &mut Tx) -> Result<Head, StateError> {
+    let bytes = tx
+        .get(&maps::CHAIN, HEAD_KEY)
+        .ok_or_else(|| StateError("the Ethereum chain has no genesis".to_owned()))?;
+    records::decode(bytes, "head record")
+}
+
+fn put_head(tx: &mut Tx, head: &Head) {
+    tx.put(&maps::CHAIN, HEAD_KEY, records::encode(head));
+}
+
+/// The open block as a transaction executing now sees it, and the head to write if this
+/// transaction is the block's first (it stamps the time).
+///
+/// # Errors
+/// [`StateError`] as [`chain`] and [`head`].
+pub fn open_block(tx: &mut Tx, now_s: u64) -> Result<(BlockContext, Option<Head>), StateError> {
+    let chain = chain(tx)?;
+    let mut head = head(tx)?;
+    let stamp = if head.timestamp == 0 {
+        head.timestamp = now_s.max(head.parent_timestamp);
+        Some(head.clone())
+    } else {
+        None
+    };
+    let context = BlockContext {
+        chain_id: chain.chain_id,
+        number: head.number,
+        timestamp: head.timestamp,
+        base_fee: chain.base_fee,
+        gas_limit: chain.gas_limit,
+    };
+    Ok((context, stamp))
+}
+
+/// Records an executed transaction for the next seal.
+pub fn add_pending(tx: &mut Tx, hash: &B256, record: &TxRecord, stamp: Option<Head>) {
+    if let Some(head) = stamp {
+        put_head(tx, &head);
+    }
+    tx.put(&maps::TXS, hash.as_slice(), records::encode(record));
+    tx.put(&maps::PENDING, hash.as_slice(), Vec::new());
+}
+
+/// Whether any executed transaction waits for a seal.
+pub fn has_pending(tx: &mut Tx) -> bool {
+    !tx.page(&maps::PENDING, None, 1).items.is_empty()
+}
+
+/// The hash of block `number`, if sealed.
+pub fn hash_of(tx: &mut Tx, number: u64) -> Option<B256> {
+    tx.get(&maps::BLOCK_HASHES, &number.to_be_bytes())
+        .filter(|bytes| bytes.len() == 32)
+        .map(B256::from_slice)
+}
+
+/// Block `number`, if sealed.
+///
+/// # Errors
+/// [`StateError`] for a corrupt record.
+pub fn block(tx: &mut Tx, number: u64) -> Result<Option<BlockRecord>, StateError> {
+    tx.get(&maps::BLOCKS, &number.to_be_bytes())
+        .map(|bytes| records::decode(bytes, "block record"))
+        .transpose()
+}
+
+/// The number of the block with `hash`, if sealed.
+pub fn number_of(tx: &mut Tx, hash: &B256) -> Option<u64> {
+    tx.get(&maps::BLOCK_NUMBERS, hash.as_slice())
+        .and_then(|bytes| bytes.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// The newest sealed block's number.
+///
+/// # Errors
+/// As [`head`].
+pub fn latest(tx: &mut Tx) -> Result<u64, StateError> {
+    Ok(head(tx)?.number - 1)
+}
+
+/// Creates the chain: its parameters and block 0.
+pub fn genesis(tx: &mut Tx, chain: &ChainRecord, now_s: u64) {
+    tx.put(&maps::CHAIN, CHAIN_KEY, records::encode(chain));
+    let head =
+        Head { number: 0, parent_hash: B256::ZERO.to_vec(), parent_timestamp: 0, timestamp: now_s };
+    write_block(tx, chain, &head, &[], &[]);
+}
+
+/// Seals the pending transactions into the open block, in the order they were ordered.
+/// Returns the block, or `None` when nothing was pending.
+///
+/// # Errors
+/// [`StateError`] for corrupt records.
+pub fn seal(tx: &mut Tx, now_s: u64) -> Result<Option<BlockRecord>, StateError> {
+    let chain = chain(tx)?;
+    let mut head = head(tx)?;
+    let mut pending = Vec::new();
+    for (key, _) in tx.page(&maps::PENDING, None, BLOCK_TXS_MAX).items {
+        let seqno = tx.get_versioned(&maps::PENDING, &key).and_then(|(_, version)| version);
+        pending.push((seqno, key));
+    }
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    pending.sort_unstable();
+    let mut txs = Vec::with_capacity(pending.len());
+    for (_, key) in pending {
+        let bytes = tx
+            .get(&maps::TXS, &key)
+            .ok_or_else(|| StateError("a pending transaction has no record".to_owned()))?;
+        let record: TxRecord = records::decode(bytes, "transaction record")?;
+        tx.remove(&maps::PENDING, key.clone());
+        txs.push((B256::from_slice(&key), record));
+    }
+    if head.timestamp == 0 {
+        head.timestamp = now_s.max(head.parent_timestamp);
+    }
+    let (hashes, records): (Vec<_>, Vec<_>) = txs.into_iter().unzip();
+    Ok(Some(write_block(tx, &chain, &head, &hashes, &records)))
+}
+
+fn write_block(
+    tx: &mut Tx,
+    chain: &ChainRecord,
+    head: &Head,
+    hashes: &[B256],
+    txs: &[TxRecord],
+) -> BlockRecord {
+    let mut receipts = Vec::with_capacity(txs.len());
+    let mut envelopes = Vec::with_capacity(txs.len());
+    let mut cumulative = 0u64;
+    let mut log_index = 0u64;
+    for (index, (hash, record)) in hashes.iter().zip(txs).enumerate() {
+        let envelope = TxEnvelope::decode_2718_exact(&record.raw)
+            .expect("a recorded transaction decoded when it was executed");
+        cumulative += record.gas_used;
+        let place = TxPlace {
+            block_number: head.number,
+            index: index as u64,
+            cumulative_gas_used: cumulative,
+            first_log_index: log_index,
+        };
+        log_index += record.logs.len() as u64;
+        tx.put(&maps::TX_PLACES, hash.as_slice(), records::encode(&place));
+        receipts.push(receipt_envelope(&envelope, record, cumulative));
+        envelopes.push(envelope);
+    }
+    let bloom = receipts.iter().fold(Bloom::ZERO, |bloom, r| bloom | *r.logs_bloom());
+    let header = Header {
+        parent_hash: B256::from_slice(&head.parent_hash),
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        transactions_root: calculate_transaction_root(&envelopes),
+        receipts_root: calculate_receipt_root(&receipts),
+        logs_bloom: bloom,
+        difficulty: U256::ZERO,
+        number: head.number,
+        gas_limit: chain.gas_limit,
+        gas_used: cumulative,
+        timestamp: head.timestamp,
+        extra_data: Bytes::new(),
+        base_fee_per_gas: Some(chain.base_fee),
+        ..Header::default()
+    };
+    let hash = header.hash_slow();
+    let block = BlockRecord {
+        number: head.number,
+        hash: hash.to_vec(),
+        parent_hash: head.parent_hash.clone(),
+        timestamp: head.timestamp,
+        gas_used: cumulative,
+        gas_limit: chain.gas_limit,
+        base_fee: chain.base_fee,
+        logs_bloom: bloom.to_vec(),
+        transactions_root: header.transactions_root.to_vec(),
+        receipts_root: header.receipts_root.to_vec(),
+        size: (header.length() + txs.iter().map(|t| t.raw.len()).sum::<usize>()) as u64,
+        tx_hashes: hashes.iter().flat_map(|h| h.0).collect(),
+    };
+    let number = head.number.to_be_bytes();
+    tx.put(&maps::BLOCKS, number, records::encode(&block));
+    tx.put(&maps::BLOCK_HASHES, number, hash.to_vec());
+    tx.put(&maps::BLOCK_NUMBERS, hash.as_slice(), number.to_vec());
+    let next = Head {
+        number: head.number + 1,
+        parent_hash: hash.to_vec(),
+        parent_timestamp: head.timestamp,
+        timestamp: 0,
+    };
+    put_head(tx, &next);
+    block
+}
+
+/// The EIP-2718 receipt of a recorded transaction.
+///
+/// # Panics
+/// Never for a decoded envelope: only legacy, EIP-2930 and EIP-1559 are recorded.
+#[must_use]
+pub fn receipt_envelope(
+    envelope: &TxEnvelope,
+    record: &TxRecord,
+    cumulative: u64,
+) -> ReceiptEnvelope {
+    let receipt = Receipt {
+        status: Eip658Value::Eip658(record.success),
+        cumulative_gas_used: cumulative,
+        logs: record.logs.iter().map(records::LogRecord::to_log).collect(),
+    };
+    let ty = TxType::try_from(envelope.ty()).expect("only known transaction types are recorded");
+    ReceiptEnvelope::from_typed(ty, receipt.with_bloom())
+}

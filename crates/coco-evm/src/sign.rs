@@ -1,0 +1,57 @@
+//! Signing Ethereum transactions with a local key: for `coco bench eth`, which submits
+//! pre-signed transfers, and for tests. Deterministic (RFC 6979) and low-`s`, as ethers
+//! and eth-account sign, so the same inputs give the same transaction hash.
+
+use alloy_consensus::{SignableTransaction, Signed, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Signature, keccak256};
+use k256::ecdsa::SigningKey;
+
+/// A private key that signs transactions.
+#[derive(Clone)]
+pub struct LocalKey(SigningKey);
+
+/// A key that is not a secp256k1 scalar.
+#[derive(Debug, thiserror::Error)]
+#[error("not a secp256k1 private key: {0}")]
+pub struct KeyError(String);
+
+impl LocalKey {
+    /// From 32 bytes of hex (with or without `0x`).
+    ///
+    /// # Errors
+    /// [`KeyError`] for anything else.
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = alloy_primitives::hex::decode(text).map_err(|e| KeyError(e.to_string()))?;
+        SigningKey::from_slice(&bytes).map(Self).map_err(|e| KeyError(e.to_string()))
+    }
+
+    /// The key's Ethereum address.
+    #[must_use]
+    pub fn address(&self) -> Address {
+        let point = self.0.verifying_key().to_encoded_point(false);
+        Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..])
+    }
+
+    /// Signs `tx`: returns its EIP-2718 bytes and hash.
+    ///
+    /// # Panics
+    /// Never: signing a 32-byte prehash with a valid key cannot fail.
+    pub fn sign<T>(&self, tx: T) -> (Vec<u8>, B256)
+    where
+        T: SignableTransaction<Signature>,
+        TxEnvelope: From<Signed<T>>,
+    {
+        let prehash = tx.signature_hash();
+        let (signature, recovery) =
+            self.0.sign_prehash_recoverable(prehash.as_slice()).expect("a 32-byte prehash signs");
+        let envelope: TxEnvelope = tx.into_signed(Signature::from((signature, recovery))).into();
+        (envelope.encoded_2718(), *envelope.tx_hash())
+    }
+}
+
+impl std::fmt::Debug for LocalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalKey({})", self.address())
+    }
+}
