@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod apps;
 mod bench_cmd;
 mod gov_cmd;
 mod keygen;

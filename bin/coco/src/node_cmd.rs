@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use coco_node::NodeConfig;
-use coco_node::apps::logging::LoggingApp;
 
 /// Node subcommands.
 #[derive(clap::Subcommand)]
@@ -149,12 +148,12 @@ pub(crate) fn serve(
     on_ready: impl AsyncFnOnce(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
     coco_host::install_crypto_provider();
+    let app = crate::apps::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let app = Box::new(LoggingApp::default());
         let mut node = match startup {
             Startup::Start => coco_host::start(config, app).await?,
             Startup::Recover => coco_host::recover(config, app).await?,

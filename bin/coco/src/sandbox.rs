@@ -97,6 +97,9 @@ pub(super) fn default_config(port: u16) -> NodeConfig {
             recovery_threshold: 2,
         },
         limits: Limits::default(),
+        // The Ethereum app funds the well-known development accounts, as anvil and Hardhat
+        // do, so DApp tooling works at once.
+        apps: [("eth".to_owned(), serde_json::json!({"dev_accounts": true}))].into(),
     }
 }
 

@@ -27,6 +27,11 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
     }
 
+    /// The same refusal for an app to render in its own protocol (a batch's part).
+    pub(crate) fn into_app_error(self) -> coco_node::AppError {
+        coco_node::AppError { status: self.status.as_u16(), code: self.code, message: self.message }
+    }
+
     pub(crate) fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after_s = Some(seconds);
         self

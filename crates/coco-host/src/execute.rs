@@ -1,32 +1,73 @@
 //! Running an app request as a transaction: execute on a snapshot outside the node lock,
-//! commit under it, re-execute on conflict (bounded), wait for commit if asked.
+//! commit under it, re-execute on conflict (bounded), wait for commit if asked. A request
+//! the app splits (a JSON-RPC batch) runs its parts one after another, each its own
+//! transaction, so a later part sees what an earlier one wrote.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use coco_node::{AppRequest, Commit};
+use coco_node::{AppError, AppRequest, AppResponse, Commit, Split};
+use coco_types::{Digest, TxId};
 
 use crate::api_error::ApiError;
 use crate::routes::{set_tx_header, wait_for_commit};
 use crate::server::Shared;
 
+/// A request that ran: the app's answer and the transaction it reflects.
+struct Executed {
+    reply: AppResponse,
+    tx: Option<TxId>,
+}
+
 pub(crate) async fn execute(
     shared: &Shared,
     request: &AppRequest<'_>,
 ) -> Result<Response, ApiError> {
+    match shared.app.split(request) {
+        Split::Single => {
+            let executed = execute_one(shared, request).await?;
+            Ok(respond(executed.reply, executed.tx))
+        }
+        Split::Refused(reply) => Ok(respond(reply, None)),
+        Split::Parts(parts) => {
+            let mut replies = Vec::with_capacity(parts.len());
+            let mut last = None;
+            for part in &parts {
+                let part_request = AppRequest { body: part, ..*request };
+                let executed = execute_one(shared, &part_request).await;
+                if let Ok(Executed { tx: Some(tx), .. }) = &executed {
+                    last = Some(*tx);
+                }
+                replies.push(executed.map(|e| e.reply).map_err(ApiError::into_app_error));
+            }
+            Ok(respond(shared.app.join(&parts, replies), last))
+        }
+    }
+}
+
+fn respond(reply: AppResponse, tx: Option<TxId>) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let content_type = [("content-type", "application/json")];
+    let mut response = (status, content_type, reply.body).into_response();
+    if let Some(tx) = tx {
+        set_tx_header(&mut response, tx);
+    }
+    response
+}
+
+async fn execute_one(shared: &Shared, request: &AppRequest<'_>) -> Result<Executed, ApiError> {
     let attempts = shared.limits.tx_retries_max;
     for _ in 0..attempts {
         let mut tx = shared.node().begin().map_err(|e| ApiError::from_node(&e))?;
-        let reply = shared.app.handle(request, &mut tx).map_err(|e| {
-            let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            ApiError::new(status, e.code, e.message)
-        })?;
+        let reply = shared.app.handle(request, &mut tx).map_err(ApiError::from_app)?;
         let read_at = tx.read_seqno();
         let commit = if tx.write_set().is_empty() {
             Commit::ReadOnly
         } else {
+            let claims = reply.claims_digest.unwrap_or(Digest::ZERO);
             // Ordered by consensus: the reads are checked again at the seqno it gives.
-            let ordered = crate::ordering::order(shared, move |node, _at| node.commit(tx)).await?;
+            let ordered =
+                crate::ordering::order(shared, move |node, _at| node.commit_claimed(tx, claims))
+                    .await?;
             match ordered {
                 Ok(commit) => commit,
                 Err(coco_node::Error::Kv(e)) if e.is_conflict() => continue,
@@ -43,21 +84,23 @@ pub(crate) async fn execute(
         {
             wait_for_commit(shared, tx).await?;
         }
-        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-        let content_type = [("content-type", "application/json")];
-        let mut response = (status, content_type, reply.body).into_response();
-        match commit {
-            Commit::Ordered(tx) => set_tx_header(&mut response, tx),
+        let tx = match commit {
+            Commit::Ordered(tx) => Some(tx),
             // A read says which state it reflects (on a backup, possibly behind the primary).
             Commit::ReadOnly => {
-                let view = shared.node().view_of(read_at);
-                if let Some(view) = view {
-                    set_tx_header(&mut response, coco_types::TxId { view, seqno: read_at });
-                }
+                shared.node().view_of(read_at).map(|view| TxId { view, seqno: read_at })
             }
-        }
-        return Ok(response);
+        };
+        return Ok(Executed { reply, tx });
     }
     let error = coco_node::Error::TooManyConflicts { attempts };
     Err(ApiError::from_node(&error))
+}
+
+impl ApiError {
+    /// An app's refusal on the wire.
+    pub(crate) fn from_app(e: AppError) -> Self {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, e.code, e.message)
+    }
 }

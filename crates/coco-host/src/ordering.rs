@@ -54,17 +54,28 @@ pub(crate) async fn propose_and_wait<T>(
     }
 }
 
-/// Proposes an already submitted `ticket` whose work replies to no one (a signature), and
-/// waits until consensus committed it or gave up on it.
-pub(crate) async fn propose_unanswered(shared: &Shared, ticket: u64) -> Result<(), ApiError> {
-    let outcome = match shared.consensus.propose(ticket).await {
-        Ok(proposal) => proposal.committed().await.map(drop),
-        Err(e) => Err(e),
-    };
-    outcome.map_err(|e| {
-        shared.node().forget(ticket);
-        consensus_error(&e)
-    })
+/// Proposes already submitted `tickets` whose work replies to no one (a signature and
+/// what precedes it), in order, and waits until consensus committed them or gave up.
+pub(crate) async fn propose_unanswered(shared: &Shared, tickets: &[u64]) -> Result<(), ApiError> {
+    let mut proposals = Vec::with_capacity(tickets.len());
+    for (index, ticket) in tickets.iter().enumerate() {
+        match shared.consensus.propose(*ticket).await {
+            Ok(proposal) => proposals.push(proposal),
+            Err(e) => {
+                let mut node = shared.node();
+                tickets[index..].iter().for_each(|t| node.forget(*t));
+                return Err(consensus_error(&e));
+            }
+        }
+    }
+    for (index, proposal) in proposals.into_iter().enumerate() {
+        if let Err(e) = proposal.committed().await {
+            let mut node = shared.node();
+            tickets[index..].iter().for_each(|t| node.forget(*t));
+            return Err(consensus_error(&e));
+        }
+    }
+    Ok(())
 }
 
 fn dropped() -> ApiError {

@@ -327,8 +327,25 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Respo
         body: &body,
         caller,
         page_items_max: shared.limits.page_items_max,
+        now_ms: crate::server::now_ms(),
+        node: &*shared,
     };
     crate::execute::execute(&shared, &app_request).await
+}
+
+impl coco_node::NodeQueries for Shared {
+    fn receipt(&self, seqno: coco_types::Seqno) -> Result<serde_json::Value, coco_node::AppError> {
+        let node = self.node();
+        let view = node
+            .view_of(seqno)
+            .ok_or_else(|| coco_node::AppError::not_found(format!("seqno {seqno} is not held")))?;
+        let receipt = node.receipt(TxId { view, seqno }).map_err(|e| coco_node::AppError {
+            status: 404,
+            code: "TransactionNotFound",
+            message: e.to_string(),
+        })?;
+        Ok(serde_json::to_value(receipt).expect("receipts serialise"))
+    }
 }
 
 /// Counts a request in `commit_waiters` for as long as it lives, even if the client goes

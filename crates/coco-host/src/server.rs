@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     /// Node certificates already checked as endorsed, by digest.
     pub(crate) endorsed_nodes:
         std::sync::Mutex<std::collections::BTreeMap<coco_types::Digest, coco_types::NodeId>>,
-    pub(crate) app: Box<dyn App>,
+    pub(crate) app: Arc<dyn App>,
     pub(crate) limits: Limits,
     /// The last committed TxId, for commit-blocking requests.
     pub(crate) committed: Arc<watch::Sender<TxId>>,
@@ -87,7 +87,7 @@ pub(crate) fn now_ms() -> u64 {
 /// The node cannot open its state, the TLS configuration is unusable, or the address
 /// cannot be bound.
 pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode> {
-    serve(config, app, Node::open).await
+    serve(config, app, Node::open_with_app).await
 }
 
 /// Starts a new service from the old ledger in the configured ledger directory (disaster
@@ -96,13 +96,13 @@ pub async fn start(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode
 /// # Errors
 /// As [`start`], and when the state directory already holds a node.
 pub async fn recover(config: &NodeConfig, app: Box<dyn App>) -> Result<RunningNode> {
-    serve(config, app, Node::recover).await
+    serve(config, app, |config, now_ms, _| Node::recover(config, now_ms)).await
 }
 
 async fn serve(
     config: &NodeConfig,
     app: Box<dyn App>,
-    open: fn(&NodeConfig, u64) -> coco_node::Result<Node>,
+    open: fn(&NodeConfig, u64, &dyn App) -> coco_node::Result<Node>,
 ) -> Result<RunningNode> {
     // Bound first, so the configuration a new service records has the real address.
     let listener = TcpListener::bind(config.network.listen_address).await.map_err(|source| {
@@ -112,7 +112,9 @@ async fn serve(
         listener.local_addr().map_err(|source| Error::Io { what: "local_addr".into(), source })?;
     let mut config_copy = config.clone();
     config_copy.network.listen_address = local_addr;
-    let node = tokio::task::spawn_blocking(move || open(&config_copy, now_ms()))
+    let app: Arc<dyn App> = Arc::from(app);
+    let genesis_app = app.clone();
+    let node = tokio::task::spawn_blocking(move || open(&config_copy, now_ms(), &*genesis_app))
         .await
         .map_err(|e| Error::Task(format!("node start-up: {e}")))??;
     let cert_file = &config.storage.service_cert_file;
@@ -214,11 +216,14 @@ impl RunningNode {
         let _ = self.signer.await;
         let shared = &self.shared;
         if shared.consensus.status().is_primary && shared.node().unsigned_txs() > 0 {
-            let tickets = shared.node().queue_signature(now_ms())?;
-            for ticket in tickets {
-                let ordered = crate::ordering::propose_unanswered(shared, ticket);
-                let _ = tokio::time::timeout(SHUTDOWN_WAIT, ordered).await;
-            }
+            let tickets = {
+                let mut node = shared.node();
+                let now = now_ms();
+                let before = app_signature_work(shared, &node, now);
+                node.queue_signature_after(now, before)?
+            };
+            let ordered = crate::ordering::propose_unanswered(shared, &tickets);
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, ordered).await;
         }
         let last = shared.node().last_seqno();
         let mut committed = shared.committed.subscribe();
@@ -298,6 +303,27 @@ async fn serve_connection(
     builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service)).await
 }
 
+/// The app's work before a signature (sealing an Ethereum block), if it has any: run
+/// under the node lock at its seqno, so nothing interleaves and it cannot conflict.
+fn app_signature_work(shared: &Arc<Shared>, node: &Node, now_ms: u64) -> Option<coco_node::Work> {
+    if !shared.app.has_signature_work(&mut node.begin_read()) {
+        return None;
+    }
+    let app = shared.app.clone();
+    Some(Box::new(move |node: &mut Node, _at| {
+        let mut tx = match node.begin() {
+            Ok(tx) => tx,
+            Err(e) => return tracing::error!(error = %e, "app work before a signature"),
+        };
+        if let Err(e) = app.before_signature(&mut tx, now_ms) {
+            return tracing::error!(error = %e, "app work before a signature refused");
+        }
+        if let Err(e) = node.commit(tx) {
+            tracing::error!(error = %e, "app work before a signature not committed");
+        }
+    }))
+}
+
 async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
     let period = Duration::from_millis((shared.limits.sig_ms_interval / 2).max(1));
     let mut interval = tokio::time::interval(period);
@@ -317,16 +343,18 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             let now = now_ms();
             let waited_for = shared.commit_waiters.load(Ordering::Acquire) > 0;
             if node.signature_due(now) || (waited_for && node.unsigned_txs() > 0) {
-                node.queue_signature(now)?
+                let before = app_signature_work(&shared, &node, now);
+                node.queue_signature_after(now, before)?
             } else {
                 Vec::new()
             }
         };
-        for ticket in tickets {
+        if !tickets.is_empty() {
             let shared = shared.clone();
-            // Proposed on its own task: the loop keeps its cadence while consensus orders.
+            // Proposed on its own task, in order: the loop keeps its cadence while
+            // consensus orders.
             tokio::spawn(async move {
-                if let Err(e) = crate::ordering::propose_unanswered(&shared, ticket).await {
+                if let Err(e) = crate::ordering::propose_unanswered(&shared, &tickets).await {
                     tracing::debug!(error = ?e, "signature not ordered");
                 }
             });

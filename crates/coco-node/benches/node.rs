@@ -13,7 +13,7 @@ use coco_node::{
     App, AppRequest, Caller, Commit, Method, NetworkConfig, Node, NodeConfig, ServiceConfig,
     StorageConfig,
 };
-use coco_types::{Digest, Limits, TxId, UserId};
+use coco_types::{Digest, Limits, Seqno, TxId, UserId};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// The same allocator as the `coco` binary, so the numbers are the node's.
@@ -41,8 +41,18 @@ fn open_with(dir: &Path, limits: Limits) -> Node {
             recovery_threshold: 1,
         },
         limits,
+        apps: std::collections::BTreeMap::new(),
     };
     Node::open(&config, NOW_MS).unwrap()
+}
+
+/// The logging app asks the node for nothing.
+struct NoReceipts;
+
+impl coco_node::NodeQueries for NoReceipts {
+    fn receipt(&self, seqno: Seqno) -> Result<serde_json::Value, coco_node::AppError> {
+        Err(coco_node::AppError::not_found(format!("no receipt for {seqno} in a benchmark")))
+    }
 }
 
 fn logging_write(node: &mut Node, app: &LoggingApp, id: u64) -> Commit {
@@ -55,6 +65,8 @@ fn logging_write(node: &mut Node, app: &LoggingApp, id: u64) -> Commit {
         body: body.as_bytes(),
         caller: Caller::User(UserId(Digest::ZERO)),
         page_items_max: 100,
+        now_ms: NOW_MS,
+        node: &NoReceipts,
     };
     let mut tx = node.begin().unwrap();
     app.handle(&request, &mut tx).unwrap();

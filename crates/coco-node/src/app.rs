@@ -2,7 +2,7 @@
 //! KV transaction the node commits. The node never names a particular app.
 
 use coco_kv::Tx;
-use coco_types::{MemberId, UserId};
+use coco_types::{Digest, MemberId, Seqno, UserId};
 
 /// HTTP methods apps can serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +26,18 @@ pub enum Caller {
     Member(MemberId),
 }
 
+/// What an app may ask of the node while it handles a request (outside the node's lock).
+pub trait NodeQueries: Send + Sync {
+    /// The CCF JSON receipt of the transaction at `seqno`, once it is committed.
+    ///
+    /// # Errors
+    /// [`AppError`] saying why there is none (not committed yet, unknown, before the
+    /// snapshot this node started from).
+    fn receipt(&self, seqno: Seqno) -> Result<serde_json::Value, AppError>;
+}
+
 /// A request routed to an app (the path has the `/app` prefix removed).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct AppRequest<'a> {
     /// The method.
     pub method: Method,
@@ -41,6 +51,33 @@ pub struct AppRequest<'a> {
     pub caller: Caller,
     /// The most items a listing may return in one page.
     pub page_items_max: u64,
+    /// The node's clock (ms since the Unix epoch), for apps that stamp time (blocks).
+    pub now_ms: u64,
+    /// The node, for what an app cannot read from its transaction (receipts).
+    pub node: &'a dyn NodeQueries,
+}
+
+impl std::fmt::Debug for AppRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_bytes", &self.body.len())
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a request body splits into transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// One request, one transaction.
+    Single,
+    /// Parts (bodies) that each run as a request and a transaction of their own, in order:
+    /// a JSON-RPC batch, where one Ethereum transaction is one Coco transaction.
+    Parts(Vec<Vec<u8>>),
+    /// Refused before running anything: answer this.
+    Refused(AppResponse),
 }
 
 /// An app's successful answer.
@@ -52,6 +89,9 @@ pub struct AppResponse {
     pub body: Vec<u8>,
     /// Whether the response waits until the transaction is committed.
     pub wait_for_commit: bool,
+    /// What the transaction's receipt proves about its outcome (CCF's claims digest,
+    /// bound into the Merkle leaf); `None` for none (zeros).
+    pub claims_digest: Option<Digest>,
 }
 
 impl AppResponse {
@@ -62,7 +102,7 @@ impl AppResponse {
     #[must_use]
     pub fn json(value: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(value).expect("JSON values serialise");
-        Self { status: 200, body, wait_for_commit: false }
+        Self { status: 200, body, wait_for_commit: false, claims_digest: None }
     }
 }
 
@@ -119,4 +159,53 @@ pub trait App: Send + Sync {
     /// # Errors
     /// [`AppError`] with the status and code the client gets.
     fn handle(&self, request: &AppRequest<'_>, tx: &mut Tx) -> Result<AppResponse, AppError>;
+
+    /// Writes the app's initial state in the service's genesis transaction.
+    ///
+    /// # Errors
+    /// [`AppError`] when the app's configuration cannot make a genesis.
+    fn genesis(&self, _tx: &mut Tx, _now_ms: u64) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    /// Splits a request into parts that run as transactions of their own.
+    fn split(&self, _request: &AppRequest<'_>) -> Split {
+        Split::Single
+    }
+
+    /// The answer to a split request, from its parts' answers (in order).
+    fn join(&self, _parts: &[Vec<u8>], replies: Vec<Result<AppResponse, AppError>>) -> AppResponse {
+        let bodies: Vec<serde_json::Value> = replies
+            .into_iter()
+            .map(|reply| match reply {
+                Ok(reply) => serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null),
+                Err(e) => serde_json::json!({"error": {"code": e.code, "message": e.message}}),
+            })
+            .collect();
+        AppResponse::json(&serde_json::Value::Array(bodies))
+    }
+
+    /// Whether [`App::before_signature`] has work (checked on a read-only transaction,
+    /// so a node without it appends nothing).
+    fn has_signature_work(&self, _tx: &mut Tx) -> bool {
+        false
+    }
+
+    /// Work the primary does right before each signature transaction, in a transaction
+    /// of its own (the Ethereum app seals its block there, so the signature commits it).
+    ///
+    /// # Errors
+    /// [`AppError`]: the work is skipped (logged) and the signature goes on.
+    fn before_signature(&self, _tx: &mut Tx, _now_ms: u64) -> Result<(), AppError> {
+        Ok(())
+    }
+}
+
+/// The app of a node opened without one: genesis writes nothing for apps.
+pub(crate) struct NoApp;
+
+impl App for NoApp {
+    fn handle(&self, request: &AppRequest<'_>, _tx: &mut Tx) -> Result<AppResponse, AppError> {
+        Err(AppError::no_route(request.path))
+    }
 }

@@ -23,6 +23,10 @@ pub struct NodeConfig {
     /// Every bound the node enforces.
     #[serde(default)]
     pub limits: Limits,
+    /// Each app's own settings, by name (`[apps.eth]`): the node passes them through to
+    /// the apps the binary wires in, and reads none itself.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub apps: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Network settings.

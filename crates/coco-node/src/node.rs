@@ -180,6 +180,15 @@ impl Node {
     /// # Errors
     /// Configuration, IO, corrupt ledger or key files.
     pub fn open(config: &NodeConfig, now_ms: u64) -> Result<Self> {
+        Self::open_with_app(config, now_ms, &crate::app::NoApp)
+    }
+
+    /// [`Node::open`], and if this creates the service, `app` writes its initial state in
+    /// the genesis transaction.
+    ///
+    /// # Errors
+    /// As [`Node::open`]; the app's genesis refusal.
+    pub fn open_with_app(config: &NodeConfig, now_ms: u64, app: &dyn crate::App) -> Result<Self> {
         config.validate().map_err(|e| Error::Corrupt {
             what: "configuration".to_owned(),
             reason: e.to_string(),
@@ -223,7 +232,7 @@ impl Node {
                 let sans = &config.network.subject_alt_names;
                 let identity = Identity::create(&config.storage.state_dir, sans, now_ms / 1000)?;
                 let node = Self::assemble(identity, parts, config.limits.clone(), now_ms);
-                genesis::genesis(node, config, now_ms)
+                genesis::genesis(node, config, now_ms, app)
             }
         }
     }

@@ -15,7 +15,12 @@ use crate::tables;
 
 /// Creates the service: leaf 0, the genesis transaction (seqno 1), and a first signature
 /// (seqno 2) made durable, so the service is committed before it serves anyone.
-pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Result<Node> {
+pub(super) fn genesis(
+    mut node: Node,
+    config: &NodeConfig,
+    now_ms: u64,
+    app: &dyn crate::App,
+) -> Result<Node> {
     assert_eq!(node.last_seqno(), Seqno(0), "genesis on a non-empty store");
     node.tree.append(Digest::ZERO);
     let members = read_certs(&config.service.members)?;
@@ -65,6 +70,10 @@ pub(super) fn genesis(mut node: Node, config: &NodeConfig, now_ms: u64) -> Resul
         tx.put(&map(tables::USERS_INFO), id.as_bytes(), to_bytes(&json!({"user_data": null})));
     }
     coco_gov::install_genesis(&mut tx);
+    app.genesis(&mut tx, now_ms).map_err(|e| Error::Corrupt {
+        what: "[apps] configuration".to_owned(),
+        reason: e.message,
+    })?;
     let secret = node.identity.ledger_secrets.current().key.clone();
     crate::recovery::issue_recovery_shares(&mut tx, &secret, Seqno(1))?;
     let CommitOutcome::Written { seqno, write_set } = node.kv.commit(tx)? else {

@@ -25,6 +25,15 @@ impl Node {
     /// [`Error::Kv`] with a conflict when a read is stale (the caller re-executes);
     /// [`Error::WriteSetTooLarge`]; ledger failures. On any error the store is unchanged.
     pub fn commit(&mut self, tx: Tx) -> Result<Commit> {
+        self.commit_claimed(tx, Digest::ZERO)
+    }
+
+    /// [`Node::commit`] with an application claims digest, which the transaction's Merkle
+    /// leaf (and so its receipt) binds.
+    ///
+    /// # Errors
+    /// As [`Node::commit`].
+    pub fn commit_claimed(&mut self, tx: Tx, claims_digest: Digest) -> Result<Commit> {
         let outcome = match self.kv.commit(tx) {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -35,7 +44,7 @@ impl Node {
         match outcome {
             CommitOutcome::ReadOnly => Ok(Commit::ReadOnly),
             CommitOutcome::Written { seqno, write_set } => {
-                let txid = self.seal_or_undo(seqno, &write_set, false, true, Digest::ZERO)?;
+                let txid = self.seal_or_undo(seqno, &write_set, false, true, claims_digest)?;
                 self.txs_since_signature += 1;
                 Ok(Commit::Ordered(txid))
             }

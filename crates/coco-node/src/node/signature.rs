@@ -61,10 +61,26 @@ impl Node {
     /// # Errors
     /// [`crate::Error::Backpressure`] as for any submission.
     pub fn queue_signature(&mut self, now_ms: u64) -> Result<Vec<u64>> {
+        self.queue_signature_after(now_ms, None)
+    }
+
+    /// [`Node::queue_signature`], with `before` (an app's work, such as sealing a block)
+    /// queued first, so the signature covers and commits what it writes.
+    ///
+    /// # Errors
+    /// As [`Node::queue_signature`].
+    pub fn queue_signature_after(
+        &mut self,
+        now_ms: u64,
+        before: Option<super::Work>,
+    ) -> Result<Vec<u64>> {
         if self.signature_queued.is_some() {
             return Ok(Vec::new());
         }
-        let mut tickets = Vec::with_capacity(2);
+        let mut tickets = Vec::with_capacity(3);
+        if let Some(work) = before {
+            tickets.push(self.submit_unlimited(work));
+        }
         if !self.evidence_queued
             && let Some(snapshot) = self.snapshot_without_evidence()
         {

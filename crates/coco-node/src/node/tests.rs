@@ -29,6 +29,7 @@ fn config(dir: &Path) -> NodeConfig {
             recovery_threshold: 1,
         },
         limits: Limits { sig_tx_interval: 10, ledger_chunk_bytes: 4096, ..Limits::default() },
+        apps: std::collections::BTreeMap::new(),
     }
 }
 
