@@ -105,9 +105,10 @@ impl App for Apps {
             .filter_map(|(part, reply)| match reply {
                 Ok(reply) => serde_json::from_slice(&reply.body).ok(),
                 Err(e) => {
-                    let id = serde_json::from_slice::<Value>(part).ok().and_then(|p| p.get("id").cloned());
-                    let message = format!("{}: {}", e.code, e.message);
-                    Some(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}}))
+                    let part = serde_json::from_slice::<Value>(part).unwrap_or(Value::Null);
+                    let error =
+                        json!({"code": -32000, "message": format!("{}: {}", e.code, e.message)});
+                    Some(json!({"jsonrpc": "2.0", "id": part.get("id"), "error": error}))
                 }
             })
             .collect();

@@ -55,3 +55,46 @@ impl std::fmt::Debug for LocalKey {
         write!(f, "LocalKey({})", self.address())
     }
 }
+
+/// An EIP-1559 transaction in plain types, for callers that do not use alloy's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Eip1559 {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The callee; `None` creates a contract.
+    pub to: Option<[u8; 20]>,
+    /// Wei sent.
+    pub value: u128,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Fee cap per gas (wei).
+    pub max_fee_per_gas: u128,
+    /// Tip per gas (wei).
+    pub max_priority_fee_per_gas: u128,
+    /// Calldata or creation code.
+    pub input: Vec<u8>,
+}
+
+impl LocalKey {
+    /// Signs `tx`: its EIP-2718 bytes and hash.
+    #[must_use]
+    pub fn sign_eip1559(&self, tx: &Eip1559) -> (Vec<u8>, [u8; 32]) {
+        let to = tx.to.map_or(alloy_primitives::TxKind::Create, |to| {
+            alloy_primitives::TxKind::Call(Address::from(to))
+        });
+        let (raw, hash) = self.sign(alloy_consensus::TxEip1559 {
+            chain_id: tx.chain_id,
+            nonce: tx.nonce,
+            gas_limit: tx.gas_limit,
+            max_fee_per_gas: tx.max_fee_per_gas,
+            max_priority_fee_per_gas: tx.max_priority_fee_per_gas,
+            to,
+            value: alloy_primitives::U256::from(tx.value),
+            access_list: alloy_eips::eip2930::AccessList::default(),
+            input: tx.input.clone().into(),
+        });
+        (raw, hash.0)
+    }
+}

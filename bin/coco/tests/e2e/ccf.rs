@@ -42,6 +42,11 @@ impl CcfPython {
         }
     }
 
+    /// The interpreter itself.
+    pub(crate) fn interpreter(&self) -> &Path {
+        &self.python
+    }
+
     /// `read_ledger.py`, installed by the `ccf` package next to the interpreter.
     fn read_ledger_script(&self) -> PathBuf {
         let script = self.python.with_file_name("read_ledger.py");

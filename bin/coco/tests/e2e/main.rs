@@ -28,6 +28,7 @@ mod bad_input;
 mod ccf;
 mod cluster;
 mod confidentiality;
+mod eth;
 mod gov_cli;
 mod governance;
 mod harness;

@@ -1,0 +1,232 @@
+//! The Ethereum app through the binary: unmodified ethers and web3.py against a sandbox,
+//! the Coco receipt of an Ethereum transaction verified offline (by `coco receipt verify`
+//! and CCF's Python package), and bad requests refused with JSON-RPC errors.
+//!
+//! The client scripts need `tests/eth/node_modules` (`npm ci` in `tests/eth`) and a Python
+//! with web3 and eth-account (`scripts/requirements-eth.txt`), which `.ci/run` installs into
+//! the venv it names in `COCO_CCF_PYTHON`. In CI (`CI` set) their absence fails the test;
+//! elsewhere those checks are skipped with a note.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use coco_client::Connection;
+use coco_evm::sign::{Eip1559, LocalKey};
+use serde_json::{Value, json};
+
+use crate::block_on;
+use crate::ccf::CcfPython;
+use crate::harness::{Launch, NodeProcess, Who, Workspace, body_text, describe, run_coco};
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+/// Development account 4 of the sandbox's genesis.
+const DEV4: &str = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
+const GWEI: u128 = 1_000_000_000;
+
+async fn rpc(conn: &mut Connection, method: &str, params: Value) -> Value {
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = conn.post_json("/app/eth", &request).await.unwrap();
+    assert_eq!(response.status, 200, "{method}: {}", body_text(&response));
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+async fn result(conn: &mut Connection, method: &str, params: Value) -> Value {
+    let response = rpc(conn, method, params).await;
+    assert!(response.get("error").is_none(), "{method}: {response}");
+    response["result"].clone()
+}
+
+/// Polls `method` until it returns something other than `null` or an error.
+async fn poll(conn: &mut Connection, method: &str, params: Value) -> Value {
+    for _ in 0..200 {
+        let response = rpc(conn, method, params.clone()).await;
+        if response.get("error").is_none() && !response["result"].is_null() {
+            return response["result"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{method} {params} never answered");
+}
+
+fn client_env(command: &mut Command, node: &NodeProcess, workspace: &Workspace) {
+    let dir = workspace.sandbox();
+    command
+        .env("COCO_ETH_URL", format!("https://{}/app/eth", node.addr()))
+        .env("COCO_SERVICE_CERT", dir.join("service_cert.pem"))
+        .env("COCO_USER_CERT", dir.join("user0_cert.pem"))
+        .env("COCO_USER_KEY", dir.join("user0_privk.pem"))
+        .current_dir(REPO)
+        .stdin(Stdio::null());
+}
+
+/// Whether the pinned npm packages are installed; in CI they must be.
+fn node_modules(test: &str) -> bool {
+    let installed = Path::new(REPO).join("tests/eth/node_modules/ethers").is_dir();
+    if !installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: CI is set but tests/eth has no node_modules"
+        );
+        eprintln!("note: {test}: run `npm ci` in tests/eth to run the ethers checks");
+    }
+    installed
+}
+
+#[test]
+fn ethers_and_web3_py_run_unchanged_against_the_sandbox() {
+    let test = "ethers_and_web3_py_run_unchanged_against_the_sandbox";
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    if !node_modules(test) {
+        return;
+    }
+    let mut command = Command::new("node");
+    command.arg("tests/eth/ethers_e2e.mjs");
+    client_env(&mut command, &node, &workspace);
+    let output = command.output().expect("node runs");
+    assert!(output.status.success(), "ethers: {}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ethers e2e: ok"));
+    // The same venv as CCF's tools: .ci/run installs web3 and eth-account beside them.
+    if let Some(python) = CcfPython::from_env(test) {
+        let mut command = Command::new(python.interpreter());
+        command.arg("tests/eth/web3_e2e.py");
+        client_env(&mut command, &node, &workspace);
+        let output = command.output().expect("python runs");
+        assert!(output.status.success(), "web3.py: {}", describe(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("web3 e2e: ok"));
+    }
+}
+
+/// SHA-256 of the transaction hash and its outcome, as `coco_evm::transact::claims_digest`
+/// documents it, recomputed from what JSON-RPC reports.
+fn claims_digest_of(hash: &str, receipt: &Value) -> String {
+    let bytes = |text: &Value| alloy_hex(text.as_str().unwrap());
+    let mut digest = coco_crypto::Sha256::new();
+    digest.update(&bytes(&json!(hash)));
+    digest.update(&[u8::from(receipt["status"] == "0x1")]);
+    let gas =
+        u64::from_str_radix(receipt["gasUsed"].as_str().unwrap().trim_start_matches("0x"), 16);
+    digest.update(&gas.unwrap().to_be_bytes());
+    for log in receipt["logs"].as_array().unwrap() {
+        let topics = log["topics"].as_array().unwrap();
+        digest.update(&bytes(&log["address"]));
+        digest.update(&[u8::try_from(topics.len()).unwrap()]);
+        topics.iter().for_each(|topic| digest.update(&bytes(topic)));
+        let data = bytes(&log["data"]);
+        digest.update(&(data.len() as u64).to_be_bytes());
+        digest.update(&data);
+    }
+    digest.finish().to_hex()
+}
+
+fn alloy_hex(text: &str) -> Vec<u8> {
+    let digits = text.trim_start_matches("0x");
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
+    let test = "an_ethereum_transaction_has_a_coco_receipt_verifiable_offline";
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let key = LocalKey::from_hex(DEV4).unwrap();
+    let (raw, hash) = key.sign_eip1559(&Eip1559 {
+        chain_id: 31_337,
+        to: Some([0x42; 20]),
+        value: 7,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        ..Eip1559::default()
+    });
+    let hash = format!("0x{}", coco_types::Digest(hash).to_hex());
+    let coco_receipt = block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        let sent =
+            result(&mut conn, "eth_sendRawTransaction", json!([format!("0x{}", hex(&raw))])).await;
+        assert_eq!(sent, json!(hash));
+        let receipt = poll(&mut conn, "eth_getTransactionReceipt", json!([hash])).await;
+        assert_eq!(receipt["status"], "0x1");
+        let coco = poll(&mut conn, "coco_getTransactionReceipt", json!([hash])).await;
+        let expected = claims_digest_of(&hash, &receipt);
+        assert_eq!(coco["claimsDigest"], json!(expected));
+        assert_eq!(coco["receipt"]["leaf_components"]["claims_digest"], json!(expected));
+        coco["receipt"].clone()
+    });
+    let file = workspace.root().join("eth_receipt.json");
+    std::fs::write(&file, serde_json::to_vec(&coco_receipt).unwrap()).unwrap();
+    let cert = workspace.sandbox().join("service_cert.pem");
+    let output = run_coco(&[
+        "receipt",
+        "verify",
+        "--service-cert",
+        &cert.to_string_lossy(),
+        &file.to_string_lossy(),
+    ]);
+    assert!(output.status.success(), "coco receipt verify: {}", describe(&output));
+    if let Some(python) = CcfPython::from_env(test) {
+        let output = python.verify_receipts(&cert, &[file]);
+        assert!(output.status.success(), "ccf.receipt: {}", describe(&output));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn bad_ethereum_requests_get_json_rpc_errors_and_change_nothing() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        let dev4 = LocalKey::from_hex(DEV4).unwrap().address().to_string();
+        let method = "eth_sendRawTransaction";
+        let send =
+            |raw: &str| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [raw]});
+        let cases = [
+            (json!({"jsonrpc": "2.0", "id": 1, "method": "eth_nope"}), -32601),
+            (json!({"jsonrpc": "1.0", "id": 1, "method": "eth_chainId"}), -32600),
+            (
+                json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": ["0x12"]}),
+                -32602,
+            ),
+            (send("0x02c0"), -32602),
+            (send("zz"), -32602),
+        ];
+        for (request, code) in cases {
+            let response = conn.post_json("/app/eth", &request).await.unwrap();
+            let body: Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(body["error"]["code"], json!(code), "{request} -> {body}");
+        }
+        let garbage = conn
+            .request(http::Method::POST, "/app/eth", None, b"{not json".to_vec().into())
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&garbage.body).unwrap();
+        assert_eq!(body["error"]["code"], -32700);
+        let batch: Vec<Value> = (0..1001)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_chainId"}))
+            .collect();
+        let response = conn.post_json("/app/eth", &batch).await.unwrap();
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["error"]["code"], -32600, "{body}");
+        let get = conn.get("/app/eth").await.unwrap();
+        assert_eq!(get.status, 405);
+        assert_eq!(
+            result(&mut conn, "eth_getTransactionCount", json!([dev4, "latest"])).await,
+            "0x0"
+        );
+        assert_eq!(result(&mut conn, "eth_blockNumber", json!([])).await, "0x0");
+        let mut stranger = node.connect(&Who::Anonymous).await;
+        let refused = stranger
+            .post_json("/app/eth", &json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}))
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 401);
+    });
+}
