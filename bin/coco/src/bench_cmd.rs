@@ -11,7 +11,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `coco bench`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct BenchArgs {
+    /// Another workload than the logging app's writes.
+    #[command(subcommand)]
+    workload: Option<Workload>,
     /// The node, e.g. `127.0.0.1:8000` (`https://` is accepted and ignored).
     #[arg(long, default_value = "127.0.0.1:8000")]
     address: String,
@@ -46,7 +50,18 @@ pub(crate) struct BenchArgs {
     etcd: Vec<String>,
 }
 
+/// Other workloads.
+#[derive(clap::Subcommand)]
+enum Workload {
+    /// Pre-signed ERC-20 transfers with batched `eth_sendRawTransaction`, against Coco's
+    /// Ethereum app or an Ethereum node such as anvil.
+    Eth(crate::bench_eth::EthBenchArgs),
+}
+
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(Workload::Eth(eth)) = &args.workload {
+        return crate::bench_eth::run(eth);
+    }
     if !args.etcd.is_empty() {
         return run_etcd(args);
     }

@@ -19,6 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod apps;
 mod bench_cmd;
+mod bench_eth;
 mod gov_cmd;
 mod keygen;
 mod ledger_cmd;

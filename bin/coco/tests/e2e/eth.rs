@@ -230,3 +230,52 @@ fn bad_ethereum_requests_get_json_rpc_errors_and_change_nothing() {
         assert_eq!(refused.status, 401);
     });
 }
+
+#[test]
+fn the_bench_token_is_what_solc_compiles_from_the_repository_source() {
+    let test = "the_bench_token_is_what_solc_compiles_from_the_repository_source";
+    if !node_modules(test) {
+        return;
+    }
+    let workspace = Workspace::new();
+    let out = workspace.root().join("token.json");
+    let output = Command::new("node")
+        .arg("tests/eth/compile.mjs")
+        .arg(&out)
+        .current_dir(REPO)
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "compile.mjs: {}", describe(&output));
+    let compiled: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let embedded =
+        std::fs::read_to_string(Path::new(REPO).join("bin/coco/src/bench_eth/CocoToken.bin"));
+    let embedded = format!("0x{}", embedded.unwrap().trim());
+    assert_eq!(compiled["bytecode"], json!(embedded), "regenerate bench_eth/CocoToken.bin");
+}
+
+#[test]
+fn coco_bench_eth_drives_erc20_transfers_to_commit() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let target = node.addr().to_string();
+    let dir = workspace.sandbox();
+    let args = ["bench", "eth", "--target", &target, "--dir", &dir.to_string_lossy()];
+    let sizes = ["--txs", "96", "--senders", "8", "--connections", "2", "--batch", "16", "--json"];
+    let output = run_coco(&[&args[..], &sizes[..]].concat());
+    assert!(output.status.success(), "coco bench eth: {}", describe(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["txs"], 96, "{report}");
+    block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        // Setup (1 deploy, 2 per sender) and 96 transfers, all executed and in blocks.
+        let blocks = result(&mut conn, "eth_blockNumber", json!([])).await;
+        let latest = u64::from_str_radix(blocks.as_str().unwrap().trim_start_matches("0x"), 16);
+        let mut executed = 0;
+        for number in 0..=latest.unwrap() {
+            let block =
+                result(&mut conn, "eth_getBlockByNumber", json!([format!("{number:#x}"), false]));
+            executed += block.await["transactions"].as_array().map_or(0, Vec::len);
+        }
+        assert_eq!(executed, 1 + 2 * 8 + 96);
+    });
+}
