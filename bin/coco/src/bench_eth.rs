@@ -3,7 +3,7 @@
 //! over plain HTTP (anvil), so both run the same workload in the same way.
 //!
 //! Setup (not timed): deploy `CocoToken` (tests/eth/contracts, compiled by solc 0.8.37 for
-//! Prague; `bench_eth/CocoToken.bin`) from development account 0, give each sender ETH for
+//! Prague; `tests/eth/contracts/CocoToken.bin`) from development account 0, give each sender ETH for
 //! gas and tokens. Then every sender's transfers are signed up front (timed separately),
 //! each sender to its own recipient so no two senders touch the same storage slot. Load:
 //! each connection sends its senders' transactions in nonce order, in batches, one batch
@@ -23,9 +23,7 @@ use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
 /// The token's creation code (hex), compiled from tests/eth/contracts/CocoToken.sol.
-const TOKEN_CODE: &str = include_str!("bench_eth/CocoToken.bin");
-/// `transfer(address,uint256)`.
-const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+const TOKEN_CODE: &str = coco_evm::testdata::COCO_TOKEN_CODE;
 /// Development account 0 of the `test … junk` mnemonic: funds the senders.
 const FUNDER: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const GWEI: u128 = 1_000_000_000;
@@ -209,21 +207,6 @@ fn sender_key(index: u64) -> Result<LocalKey> {
     Ok(LocalKey::from_hex(&seed.finish().to_hex())?)
 }
 
-fn address_word(address: &[u8; 20]) -> [u8; 32] {
-    let mut word = [0u8; 32];
-    word[12..].copy_from_slice(address);
-    word
-}
-
-fn transfer_input(to: &[u8; 20], amount: u128) -> Vec<u8> {
-    let mut input = TRANSFER.to_vec();
-    input.extend_from_slice(&address_word(to));
-    let mut value = [0u8; 32];
-    value[16..].copy_from_slice(&amount.to_be_bytes());
-    input.extend_from_slice(&value);
-    input
-}
-
 struct Chain {
     chain_id: u64,
     token: [u8; 20],
@@ -264,7 +247,7 @@ async fn set_up(rpc: &mut Rpc, args: &EthBenchArgs, senders: &[LocalKey]) -> Res
     for sender in senders {
         let to = sender.address().0.0;
         setup.push(funder.sign_eip1559(&fees(nonce, Some(to), gas_money, 21_000, Vec::new())));
-        let tokens = transfer_input(&to, u128::from(per_sender) * 1_000);
+        let tokens = coco_evm::testdata::transfer_input(&to, u128::from(per_sender) * 1_000);
         setup.push(funder.sign_eip1559(&fees(nonce + 1, Some(token), 0, TRANSFER_GAS, tokens)));
         nonce += 2;
     }
@@ -315,7 +298,7 @@ fn sign_all(
                         gas_limit: TRANSFER_GAS,
                         max_fee_per_gas: MAX_FEE,
                         max_priority_fee_per_gas: TIP,
-                        input: transfer_input(&sink, 1),
+                        input: coco_evm::testdata::transfer_input(&sink, 1),
                     };
                     let (raw, hash) = key.sign_eip1559(&tx);
                     last = hash;

@@ -24,6 +24,7 @@ pub mod records;
 pub mod rpc;
 pub mod sign;
 pub mod state;
+pub mod testdata;
 pub mod transact;
 
 pub use app::{Body, EthApp, EthConfig, NodeServices, join_batch, split_batch};

@@ -248,9 +248,13 @@ fn the_bench_token_is_what_solc_compiles_from_the_repository_source() {
     assert!(output.status.success(), "compile.mjs: {}", describe(&output));
     let compiled: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let embedded =
-        std::fs::read_to_string(Path::new(REPO).join("bin/coco/src/bench_eth/CocoToken.bin"));
+        std::fs::read_to_string(Path::new(REPO).join("tests/eth/contracts/CocoToken.bin"));
     let embedded = format!("0x{}", embedded.unwrap().trim());
-    assert_eq!(compiled["bytecode"], json!(embedded), "regenerate bench_eth/CocoToken.bin");
+    assert_eq!(
+        compiled["bytecode"],
+        json!(embedded),
+        "regenerate tests/eth/contracts/CocoToken.bin with compile.mjs"
+    );
 }
 
 #[test]
