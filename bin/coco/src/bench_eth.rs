@@ -2,9 +2,9 @@
 //! `eth_sendRawTransaction`, against Coco (TLS, client certificate) or any Ethereum node
 //! over plain HTTP (anvil), so both run the same workload in the same way.
 //!
-//! Setup (not timed): deploy `CocoToken` (tests/eth/contracts, compiled by solc 0.8.37 for
-//! Prague; `tests/eth/contracts/CocoToken.bin`) from development account 0, give each sender ETH for
-//! gas and tokens. Then every sender's transfers are signed up front (timed separately),
+//! Setup (not timed): deploy `CocoToken` (`tests/eth/contracts/CocoToken.bin`, compiled by
+//! solc 0.8.37 for Prague) from development account 0, give each sender ETH for gas and
+//! tokens. Then every sender's transfers are signed up front (timed separately),
 //! each sender to its own recipient so no two senders touch the same storage slot. Load:
 //! each connection sends its senders' transactions in nonce order, in batches, one batch
 //! in flight. The run ends when the last transaction of every sender is final: on Coco,
