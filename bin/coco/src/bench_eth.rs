@@ -277,18 +277,18 @@ fn alloy_hex(text: &str) -> Result<Vec<u8>> {
 fn sign_all(
     args: &EthBenchArgs,
     chain: &Chain,
-    senders: &[LocalKey],
+    senders: &[(&LocalKey, u64)],
 ) -> Vec<(Vec<Vec<u8>>, [u8; 32])> {
     let per_sender = args.txs / args.senders;
     senders
         .iter()
         .enumerate()
-        .map(|(index, key)| {
+        .map(|(index, (key, first_nonce))| {
             let mut sink = [0u8; 20];
             sink[..8].copy_from_slice(&(index as u64).to_be_bytes());
             sink[19] = 0x5e;
             let mut last = [0u8; 32];
-            let raws = (0..per_sender)
+            let raws = (*first_nonce..first_nonce + per_sender)
                 .map(|nonce| {
                     let tx = Eip1559 {
                         chain_id: chain.chain_id,
@@ -344,8 +344,15 @@ async fn bench(args: &EthBenchArgs) -> Result<Report> {
     let mut control = target.connect().await?;
     let chain =
         set_up(&mut control, args, &senders).await.context("setting up the token and senders")?;
+    // Senders are the same accounts run after run: start from their current nonces.
+    let mut with_nonces = Vec::with_capacity(senders.len());
+    for key in &senders {
+        let address = key.address().to_string();
+        let nonce = control.call("eth_getTransactionCount", json!([address, "pending"])).await?;
+        with_nonces.push((key, quantity(&nonce)?));
+    }
     let signing = Instant::now();
-    let signed = sign_all(args, &chain, &senders);
+    let signed = sign_all(args, &chain, &with_nonces);
     let sign_seconds = signing.elapsed().as_secs_f64();
     let mut per_connection: Vec<Vec<Vec<Vec<u8>>>> =
         (0..args.connections).map(|_| Vec::new()).collect();

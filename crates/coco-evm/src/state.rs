@@ -195,16 +195,22 @@ pub fn apply_state(tx: &mut Tx, state: EvmState, beneficiary: &Address) {
             continue;
         }
         let info = &account.info;
+        // Code is content-addressed: written once, when first deployed. Writing it again on
+        // every call would make every two calls to one contract conflict.
         if let Some(code) = &info.code
             && !code.is_empty()
             && info.code_hash != KECCAK256_EMPTY
+            && tx.get(&maps::CODE, info.code_hash.as_slice()).is_none()
         {
-            // Content-addressed: writing it again is harmless.
             tx.put(&maps::CODE, info.code_hash.as_slice(), code.original_bytes().to_vec());
         }
         let record =
             Account { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash };
-        tx.put(&maps::ACCOUNTS, address.as_slice(), record.encode());
+        // revm marks a called contract touched though nothing of it changed: writing it
+        // anyway would make every two calls to one contract conflict.
+        if crate::state::account(tx, &address).ok().flatten() != Some(record) {
+            tx.put(&maps::ACCOUNTS, address.as_slice(), record.encode());
+        }
         let mut slots: Vec<_> = account.changed_storage_slots().collect();
         slots.sort_unstable_by_key(|(slot, _)| **slot);
         for (slot, value) in slots {

@@ -433,3 +433,58 @@ fn blocks_are_deterministic_and_chain_by_parent_hash() {
         .collect();
     assert_eq!(hashes[0], hashes[1]);
 }
+
+fn token_code() -> Vec<u8> {
+    let text = coco_evm::testdata::COCO_TOKEN_CODE.trim();
+    let mut code = alloy_primitives::hex::decode(text).unwrap();
+    code.extend_from_slice(&[0xff; 32]); // initial supply: all of it to the deployer
+    code
+}
+
+/// Transfers from different senders to different recipients touch different slots: under
+/// optimistic concurrency they must both commit, not conflict on the token's account or
+/// code (which revm reports as touched on every call).
+#[test]
+fn calls_to_one_contract_from_different_senders_do_not_conflict() {
+    let mut chain = Chain::new();
+    let dev0 = dev0();
+    let dev1 =
+        LocalKey::from_hex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+            .unwrap();
+    let deploy = chain.send(&dev0.sign(eip1559(0, TxKind::Create, 0, 2_000_000, token_code())).0);
+    chain.seal();
+    let receipt = chain.result("eth_getTransactionReceipt", json!([deploy]));
+    let token: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    let fund = coco_evm::testdata::transfer_input(&dev1.address().0.0, 1_000);
+    chain.send(&dev0.sign(eip1559(1, TxKind::Call(token), 0, 100_000, fund)).0);
+    let first = dev0.sign(eip1559(
+        2,
+        TxKind::Call(token),
+        0,
+        100_000,
+        coco_evm::testdata::transfer_input(&[1; 20], 1),
+    ));
+    let second = dev1.sign(eip1559(
+        0,
+        TxKind::Call(token),
+        0,
+        100_000,
+        coco_evm::testdata::transfer_input(&[2; 20], 1),
+    ));
+    let mut a = chain.store.begin();
+    let mut b = chain.store.begin();
+    let body = |raw: &[u8]| {
+        let method = "eth_sendRawTransaction";
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [hex(raw)]});
+        serde_json::to_vec(&request).unwrap()
+    };
+    for (tx, raw) in [(&mut a, &first.0), (&mut b, &second.0)] {
+        let reply = chain.app.handle(&body(raw), tx, &Clock).response.unwrap();
+        assert!(reply.get("error").is_none(), "{reply}");
+    }
+    chain.store.commit(a).unwrap();
+    chain
+        .store
+        .commit(b)
+        .expect("a transfer by another sender to another recipient does not conflict");
+}

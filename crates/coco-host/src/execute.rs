@@ -70,7 +70,10 @@ async fn execute_one(shared: &Shared, request: &AppRequest<'_>) -> Result<Execut
                     .await?;
             match ordered {
                 Ok(commit) => commit,
-                Err(coco_node::Error::Kv(e)) if e.is_conflict() => continue,
+                Err(coco_node::Error::Kv(e)) if e.is_conflict() => {
+                    tracing::trace!(error = %e, "re-executing after a conflict");
+                    continue;
+                }
                 Err(e) => return Err(ApiError::from_node(&e)),
             }
         };
