@@ -39,6 +39,9 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
         wait_for(joiner, "a known primary", |network| network["primary_id"].is_string());
     }
     let mut written = write_across_a_rekey(&workspace, &node0, &joiners);
+    // An Ethereum transfer sent to a backup is forwarded, sealed in a block by the primary
+    // and served, with its Coco receipt, by the other backup.
+    let before = crate::eth::transfer_across_nodes(&joiners[0], &joiners[1], 0);
     let old_primary = network(&node0)["node_id"].as_str().unwrap().to_owned();
     // Commit-blocking writes keep coming while the primary is killed: each one answered
     // was committed, so each must survive.
@@ -50,6 +53,10 @@ fn three_nodes_join_by_vote_commit_and_survive_the_loss_of_the_primary() {
     written.extend(under_load);
     let primary = wait_for_primary(&joiners, &old_primary);
     let after = keep_committing(&workspace, primary, &joiners, &written);
+    // The new primary goes on sealing blocks on the same chain, and the state is whole.
+    let witness = joiners.iter().find(|j| j.addr() != primary.addr()).unwrap();
+    let later = crate::eth::transfer_across_nodes(primary, witness, 1);
+    crate::eth::assert_chain_continues(witness, &before, &later, 2);
     let replacement = replace_the_lost_node(&workspace, primary, &old_primary, after);
     let ledgers: Vec<PathBuf> = (1..=3).map(|n| node_dir(&workspace, n).join("ledger")).collect();
     replacement.terminate();

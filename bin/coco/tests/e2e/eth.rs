@@ -283,3 +283,93 @@ fn coco_bench_eth_drives_erc20_transfers_to_commit() {
         assert_eq!(executed, 1 + 2 * 8 + 96);
     });
 }
+
+/// What one Ethereum transfer left: its hash and block.
+pub(crate) struct EthTransfer {
+    /// Block number.
+    pub(crate) block: u64,
+    /// Block hash.
+    pub(crate) block_hash: Value,
+}
+
+/// Sends 7 wei from development account 4 (nonce `nonce`) to 0x42…42 through `via`, then
+/// waits until `witness` (another node) has its receipt and its Coco receipt (committed).
+pub(crate) fn transfer_across_nodes(
+    via: &NodeProcess,
+    witness: &NodeProcess,
+    nonce: u64,
+) -> EthTransfer {
+    let key = LocalKey::from_hex(DEV4).unwrap();
+    let (raw, hash) = key.sign_eip1559(&Eip1559 {
+        chain_id: 31_337,
+        nonce,
+        to: Some([0x42; 20]),
+        value: 7,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        ..Eip1559::default()
+    });
+    let hash = format!("0x{}", hex(&hash));
+    block_on(async {
+        let mut sender = via.connect(&Who::User).await;
+        let sent =
+            result(&mut sender, "eth_sendRawTransaction", json!([format!("0x{}", hex(&raw))]))
+                .await;
+        assert_eq!(sent, json!(hash));
+        let mut reader = witness.connect(&Who::User).await;
+        let receipt = poll(&mut reader, "eth_getTransactionReceipt", json!([hash])).await;
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+        poll(&mut reader, "coco_getTransactionReceipt", json!([hash])).await;
+        let number = receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x");
+        EthTransfer {
+            block: u64::from_str_radix(number, 16).unwrap(),
+            block_hash: receipt["blockHash"].clone(),
+        }
+    })
+}
+
+/// On `node`: blocks link by parent hash from `later` back to `earlier`, and the recipient
+/// of every transfer so far holds `transfers` × 7 wei.
+pub(crate) fn assert_chain_continues(
+    node: &NodeProcess,
+    earlier: &EthTransfer,
+    later: &EthTransfer,
+    transfers: u64,
+) {
+    assert!(
+        later.block > earlier.block,
+        "block numbers go on: {} then {}",
+        earlier.block,
+        later.block
+    );
+    block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        let mut hash = later.block_hash.clone();
+        for number in (earlier.block..=later.block).rev() {
+            let block =
+                result(&mut conn, "eth_getBlockByNumber", json!([format!("{number:#x}"), false]))
+                    .await;
+            assert_eq!(block["hash"], hash, "block {number} is the one its child names");
+            hash = block["parentHash"].clone();
+        }
+        let balance = result(
+            &mut conn,
+            "eth_getBalance",
+            json!([format!("0x{}", "42".repeat(20)), "latest"]),
+        )
+        .await;
+        assert_eq!(balance, json!(format!("{:#x}", transfers * 7)));
+    });
+}
+
+#[test]
+fn the_chain_survives_a_restart_and_goes_on() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let before = transfer_across_nodes(&node, &node, 0);
+    node.terminate();
+    let node = workspace.start(Launch::Sandbox);
+    let later = transfer_across_nodes(&node, &node, 1);
+    assert_chain_continues(&node, &before, &later, 2);
+}

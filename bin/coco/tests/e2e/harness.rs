@@ -102,7 +102,7 @@ impl Workspace {
                 recovery_threshold: 1,
             },
             limits,
-            apps: std::collections::BTreeMap::new(),
+            apps: [("eth".to_owned(), serde_json::json!({"dev_accounts": true}))].into(),
         };
         std::fs::create_dir_all(dir.join("node0")).expect("node0 dir");
         std::fs::write(self.config_file(), config.to_toml()).expect("config written");
