@@ -7,12 +7,10 @@
 //! A block's timestamp is stamped by its first transaction (the primary's clock, never
 //! earlier than the parent's), so a block after an idle period does not carry old time.
 
-use alloy_consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy_consensus::proofs::{calculate_receipt_root, ordered_trie_root_with_encoder};
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxEnvelope, TxType,
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxType,
 };
-use alloy_eips::Typed2718 as _;
-use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{B256, Bloom, Bytes, U256};
 use alloy_rlp::Encodable as _;
 use coco_kv::Tx;
@@ -173,12 +171,9 @@ fn write_block(
     txs: &[TxRecord],
 ) -> BlockRecord {
     let mut receipts = Vec::with_capacity(txs.len());
-    let mut envelopes = Vec::with_capacity(txs.len());
     let mut cumulative = 0u64;
     let mut log_index = 0u64;
     for (index, (hash, record)) in hashes.iter().zip(txs).enumerate() {
-        let envelope = TxEnvelope::decode_2718_exact(&record.raw)
-            .expect("a recorded transaction decoded when it was executed");
         cumulative += record.gas_used;
         let place = TxPlace {
             block_number: head.number,
@@ -188,14 +183,16 @@ fn write_block(
         };
         log_index += record.logs.len() as u64;
         tx.put(&maps::TX_PLACES, hash.as_slice(), records::encode(&place));
-        receipts.push(receipt_envelope(&envelope, record, cumulative));
-        envelopes.push(envelope);
+        receipts.push(receipt_envelope(tx_type(&record.raw), record, cumulative));
     }
     let bloom = receipts.iter().fold(Bloom::ZERO, |bloom, r| bloom | *r.logs_bloom());
     let header = Header {
         parent_hash: B256::from_slice(&head.parent_hash),
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        transactions_root: calculate_transaction_root(&envelopes),
+        // The trie's values are the EIP-2718 bytes: the recorded raw transactions as sent.
+        transactions_root: ordered_trie_root_with_encoder(txs, |t: &TxRecord, buf| {
+            buf.extend_from_slice(&t.raw);
+        }),
         receipts_root: calculate_receipt_root(&receipts),
         logs_bloom: bloom,
         difficulty: U256::ZERO,
@@ -236,21 +233,27 @@ fn write_block(
     block
 }
 
-/// The EIP-2718 receipt of a recorded transaction.
+/// The EIP-2718 type of a transaction's bytes: a first byte below 0x80 is the type, a
+/// legacy transaction is an RLP list (0xc0 and above).
+#[must_use]
+pub fn tx_type(raw: &[u8]) -> u8 {
+    match raw.first() {
+        Some(&first) if first < 0x80 => first,
+        Some(_) | None => 0,
+    }
+}
+
+/// The EIP-2718 receipt of a recorded transaction of type `ty`.
 ///
 /// # Panics
-/// Never for a decoded envelope: only legacy, EIP-2930 and EIP-1559 are recorded.
+/// Never for a recorded transaction: only legacy, EIP-2930 and EIP-1559 are recorded.
 #[must_use]
-pub fn receipt_envelope(
-    envelope: &TxEnvelope,
-    record: &TxRecord,
-    cumulative: u64,
-) -> ReceiptEnvelope {
+pub fn receipt_envelope(ty: u8, record: &TxRecord, cumulative: u64) -> ReceiptEnvelope {
     let receipt = Receipt {
         status: Eip658Value::Eip658(record.success),
         cumulative_gas_used: cumulative,
         logs: record.logs.iter().map(records::LogRecord::to_log).collect(),
     };
-    let ty = TxType::try_from(envelope.ty()).expect("only known transaction types are recorded");
+    let ty = TxType::try_from(ty).expect("only known transaction types are recorded");
     ReceiptEnvelope::from_typed(ty, receipt.with_bloom())
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
 use alloy_consensus::{TxEip1559, TxEip2930, TxLegacy};
+use alloy_eips::eip2718::Decodable2718 as _;
 use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address};
 use coco_evm::sign::LocalKey;
@@ -421,8 +422,14 @@ fn blocks_are_deterministic_and_chain_by_parent_hash() {
     let hashes: Vec<Value> = (0..2)
         .map(|_| {
             let mut chain = Chain::new();
-            chain.send(&dev0().sign(eip1559(0, TxKind::Call(DEV1), 1, 21_000, Vec::new())).0);
+            let raw = dev0().sign(eip1559(0, TxKind::Call(DEV1), 1, 21_000, Vec::new())).0;
+            chain.send(&raw);
             chain.seal();
+            // The transactions root is alloy's, over the decoded transactions.
+            let envelope = alloy_consensus::TxEnvelope::decode_2718_exact(&raw).unwrap();
+            let root = alloy_consensus::proofs::calculate_transaction_root(&[envelope]);
+            let one = chain.result("eth_getBlockByNumber", json!(["0x1", false]));
+            assert_eq!(one["transactionsRoot"], json!(root.to_string()));
             chain.send(&dev0().sign(eip1559(1, TxKind::Call(DEV1), 1, 21_000, Vec::new())).0);
             chain.seal();
             let two = chain.result("eth_getBlockByNumber", json!(["0x2", false]));
