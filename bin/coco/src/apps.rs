@@ -31,7 +31,8 @@ pub(crate) fn from_config(config: &NodeConfig) -> Result<Box<dyn App>> {
         bail!("unknown app [apps.{name}]: the apps are {}", KNOWN_APPS.join(", "));
     }
     let eth = EthConfig::from_value(config.apps.get("eth")).context("the Ethereum app")?;
-    Ok(Box::new(Apps { logging: LoggingApp::default(), eth: EthApp::new(eth) }))
+    let eth = EthApp::new(eth).with_write_set_bytes_max(config.limits.write_set_bytes_max);
+    Ok(Box::new(Apps { logging: LoggingApp::default(), eth }))
 }
 
 /// What the Ethereum app asks of the node, answered through the request.
@@ -43,6 +44,10 @@ struct Services<'a> {
 impl NodeServices for Services<'_> {
     fn now_ms(&self) -> u64 {
         self.now_ms
+    }
+
+    fn committed_seqno(&self) -> u64 {
+        self.node.committed().0
     }
 
     fn receipt(&self, seqno: u64) -> Result<Value, String> {
@@ -97,27 +102,31 @@ impl App for Apps {
     }
 
     /// A batch's answer: each part's response object, and for a part the node could not
-    /// run (no quorum, too many conflicts) a JSON-RPC error with the node's reason.
+    /// run (no quorum, too many conflicts, the answer too large) a JSON-RPC error with the
+    /// node's reason. Notifications (no `id`) get nothing; a batch of only notifications
+    /// gets an empty body, as JSON-RPC 2.0 requires.
     fn join(&self, parts: &[Vec<u8>], replies: Vec<Result<AppResponse, AppError>>) -> AppResponse {
         let responses: Vec<Value> = parts
             .iter()
             .zip(replies)
-            .filter_map(|(part, reply)| match reply {
-                Ok(reply) => serde_json::from_slice(&reply.body).ok(),
-                Err(e) => {
-                    let part = serde_json::from_slice::<Value>(part).unwrap_or(Value::Null);
-                    let error =
-                        json!({"code": -32000, "message": format!("{}: {}", e.code, e.message)});
-                    Some(json!({"jsonrpc": "2.0", "id": part.get("id"), "error": error}))
+            .filter_map(|(part, reply)| {
+                let part = serde_json::from_slice::<Value>(part).unwrap_or(Value::Null);
+                if part.is_object() && part.get("id").is_none() {
+                    return None;
                 }
+                let id = part.get("id").cloned().unwrap_or(Value::Null);
+                Some(match reply {
+                    Ok(reply) => serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+                    Err(e) => {
+                        let message = format!("{}: {}", e.code, e.message);
+                        let error = json!({"code": -32000, "message": message});
+                        json!({"jsonrpc": "2.0", "id": id, "error": error})
+                    }
+                })
             })
             .collect();
-        AppResponse {
-            status: 200,
-            body: coco_evm::join_batch(&responses),
-            wait_for_commit: false,
-            claims_digest: None,
-        }
+        let body = if responses.is_empty() { Vec::new() } else { coco_evm::join_batch(&responses) };
+        AppResponse { status: 200, body, wait_for_commit: false, claims_digest: None }
     }
 
     fn has_signature_work(&self, tx: &mut Tx) -> bool {

@@ -20,6 +20,9 @@ impl NodeServices for Clock {
     fn now_ms(&self) -> u64 {
         1_700_000_000_000
     }
+    fn committed_seqno(&self) -> u64 {
+        u64::MAX
+    }
     fn receipt(&self, _: u64) -> Result<Value, String> {
         Err("none in a benchmark".to_owned())
     }

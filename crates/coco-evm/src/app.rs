@@ -24,6 +24,8 @@ pub const BATCH_MAX: usize = 1_000;
 pub trait NodeServices {
     /// The node's clock, in milliseconds since the Unix epoch (block timestamps).
     fn now_ms(&self) -> u64;
+    /// The node's commit point: blocks and receipts are served once committed.
+    fn committed_seqno(&self) -> u64;
     /// The Coco receipt (CCF JSON) of the transaction at `seqno`, once committed.
     ///
     /// # Errors
@@ -185,17 +187,28 @@ impl EthConfig {
 }
 
 /// The Ethereum app.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EthApp {
     config: EthConfig,
+    block_txs_max: usize,
     pub(crate) filters: rpc::logs::Filters,
 }
 
 impl EthApp {
-    /// An app that creates its chain from `config` at genesis.
+    /// An app that creates its chain from `config` at genesis, and seals blocks whose
+    /// write sets fit the node's default bound.
     #[must_use]
     pub fn new(config: EthConfig) -> Self {
-        Self { config, filters: rpc::logs::Filters::default() }
+        let block_txs_max = block::block_txs_max(coco_types::Limits::default().write_set_bytes_max);
+        Self { config, block_txs_max, filters: rpc::logs::Filters::default() }
+    }
+
+    /// Seals blocks whose write sets fit `write_set_bytes_max` (the node's `[limits]`):
+    /// a seal the node refuses as too large would never succeed, and blocks would stop.
+    #[must_use]
+    pub fn with_write_set_bytes_max(mut self, write_set_bytes_max: u64) -> Self {
+        self.block_txs_max = block::block_txs_max(write_set_bytes_max);
+        self
     }
 
     /// Writes the chain's genesis: parameters, balances and block 0.
@@ -239,7 +252,7 @@ impl EthApp {
     /// # Errors
     /// [`StateError`] for corrupt records.
     pub fn seal(&self, tx: &mut Tx, now_ms: u64) -> Result<(), StateError> {
-        block::seal(tx, now_ms / 1000).map(drop)
+        block::seal(tx, now_ms / 1000, self.block_txs_max).map(drop)
     }
 
     /// Whether a seal has anything to do.

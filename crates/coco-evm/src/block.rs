@@ -23,8 +23,21 @@ use crate::state::StateError;
 const HEAD_KEY: &[u8] = b"head";
 const CHAIN_KEY: &[u8] = b"config";
 
-/// Most transactions one block takes; more wait for the next seal.
-pub const BLOCK_TXS_MAX: usize = 50_000;
+/// Most pending transactions one seal looks at: bounds its reads under the node lock. More
+/// than this pending means seals failed for long; the oldest are sealed first regardless.
+pub const PENDING_SCAN_MAX: usize = 1 << 20;
+
+/// What a seal writes per transaction, at most (its place, the removal of its pending
+/// marker, its hash in the block): a block takes as many as the write-set bound allows.
+pub const SEAL_BYTES_PER_TX: u64 = 256;
+
+/// Most transactions one block takes when sealing writes at most `write_set_bytes_max`
+/// bytes (at least one, at most 10,000); the rest wait for the next seal.
+#[must_use]
+pub fn block_txs_max(write_set_bytes_max: u64) -> usize {
+    let fitting = (write_set_bytes_max / SEAL_BYTES_PER_TX).saturating_sub(64).clamp(1, 10_000);
+    usize::try_from(fitting).unwrap_or(10_000)
+}
 
 /// The chain's parameters.
 ///
@@ -85,9 +98,10 @@ pub fn add_pending(tx: &mut Tx, hash: &B256, record: &TxRecord, stamp: Option<He
     tx.put(&maps::PENDING, hash.as_slice(), Vec::new());
 }
 
-/// Whether any executed transaction waits for a seal.
+/// Whether a seal has work: executed transactions waiting, or the empty block that
+/// follows a block with transactions ([`Head::follow_up`]).
 pub fn has_pending(tx: &mut Tx) -> bool {
-    !tx.page(&maps::PENDING, None, 1).items.is_empty()
+    !tx.page(&maps::PENDING, None, 1).items.is_empty() || head(tx).is_ok_and(|head| head.follow_up)
 }
 
 /// The hash of block `number`, if sealed.
@@ -114,20 +128,38 @@ pub fn number_of(tx: &mut Tx, hash: &B256) -> Option<u64> {
         .map(u64::from_be_bytes)
 }
 
-/// The newest sealed block's number.
+/// The newest block committed at or before seqno `committed` (blocks sealed since are not
+/// final yet: a primary that fails before their signature commits takes them along).
 ///
 /// # Errors
 /// As [`head`].
-pub fn latest(tx: &mut Tx) -> Result<u64, StateError> {
-    Ok(head(tx)?.number - 1)
+pub fn latest(tx: &mut Tx, committed: u64) -> Result<u64, StateError> {
+    let mut number = head(tx)?.number.saturating_sub(1);
+    while number > 0 {
+        let version =
+            tx.get_versioned(&maps::BLOCK_HASHES, &number.to_be_bytes()).and_then(|(_, v)| v);
+        if version.is_some_and(|seqno| seqno.0 <= committed) {
+            break;
+        }
+        number -= 1;
+    }
+    Ok(number)
 }
 
 /// Creates the chain: its parameters and block 0.
+///
+/// # Panics
+/// Never: an empty block has no record to find corrupt.
 pub fn genesis(tx: &mut Tx, chain: &ChainRecord, now_s: u64) {
     tx.put(&maps::CHAIN, CHAIN_KEY, records::encode(chain));
-    let head =
-        Head { number: 0, parent_hash: B256::ZERO.to_vec(), parent_timestamp: 0, timestamp: now_s };
-    write_block(tx, chain, &head, &[], &[]);
+    let head = Head {
+        number: 0,
+        parent_hash: B256::ZERO.to_vec(),
+        parent_timestamp: 0,
+        timestamp: now_s,
+        follow_up: false,
+    };
+    write_block(tx, chain, &head, &[], &[]).expect("an empty genesis block has nothing to check");
 }
 
 /// Seals the pending transactions into the open block, in the order they were ordered.
@@ -135,32 +167,36 @@ pub fn genesis(tx: &mut Tx, chain: &ChainRecord, now_s: u64) {
 ///
 /// # Errors
 /// [`StateError`] for corrupt records.
-pub fn seal(tx: &mut Tx, now_s: u64) -> Result<Option<BlockRecord>, StateError> {
+pub fn seal(tx: &mut Tx, now_s: u64, txs_max: usize) -> Result<Option<BlockRecord>, StateError> {
     let chain = chain(tx)?;
     let mut head = head(tx)?;
+    // Every marker, ordered by the seqno that wrote it: a block takes the oldest, so a
+    // sender's transactions stay in nonce order across blocks.
     let mut pending = Vec::new();
-    for (key, _) in tx.page(&maps::PENDING, None, BLOCK_TXS_MAX).items {
+    for (key, _) in tx.page(&maps::PENDING, None, PENDING_SCAN_MAX).items {
         let seqno = tx.get_versioned(&maps::PENDING, &key).and_then(|(_, version)| version);
         pending.push((seqno, key));
     }
-    if pending.is_empty() {
+    if pending.is_empty() && !head.follow_up {
         return Ok(None);
     }
     pending.sort_unstable();
+    pending.truncate(txs_max.max(1));
     let mut txs = Vec::with_capacity(pending.len());
     for (_, key) in pending {
+        let hash = records::hash32(&key, "pending marker")?;
         let bytes = tx
             .get(&maps::TXS, &key)
-            .ok_or_else(|| StateError("a pending transaction has no record".to_owned()))?;
+            .ok_or_else(|| StateError(format!("pending transaction {hash} has no record")))?;
         let record: TxRecord = records::decode(bytes, "transaction record")?;
-        tx.remove(&maps::PENDING, key.clone());
-        txs.push((B256::from_slice(&key), record));
+        tx.remove(&maps::PENDING, key);
+        txs.push((hash, record));
     }
     if head.timestamp == 0 {
         head.timestamp = now_s.max(head.parent_timestamp);
     }
     let (hashes, records): (Vec<_>, Vec<_>) = txs.into_iter().unzip();
-    Ok(Some(write_block(tx, &chain, &head, &hashes, &records)))
+    write_block(tx, &chain, &head, &hashes, &records).map(Some)
 }
 
 fn write_block(
@@ -169,7 +205,7 @@ fn write_block(
     head: &Head,
     hashes: &[B256],
     txs: &[TxRecord],
-) -> BlockRecord {
+) -> Result<BlockRecord, StateError> {
     let mut receipts = Vec::with_capacity(txs.len());
     let mut cumulative = 0u64;
     let mut log_index = 0u64;
@@ -183,7 +219,7 @@ fn write_block(
         };
         log_index += record.logs.len() as u64;
         tx.put(&maps::TX_PLACES, hash.as_slice(), records::encode(&place));
-        receipts.push(receipt_envelope(tx_type(&record.raw), record, cumulative));
+        receipts.push(receipt_envelope(tx_type(&record.raw), record, cumulative)?);
     }
     let bloom = receipts.iter().fold(Bloom::ZERO, |bloom, r| bloom | *r.logs_bloom());
     let header = Header {
@@ -228,9 +264,10 @@ fn write_block(
         parent_hash: hash.to_vec(),
         parent_timestamp: head.timestamp,
         timestamp: 0,
+        follow_up: !txs.is_empty(),
     };
     put_head(tx, &next);
-    block
+    Ok(block)
 }
 
 /// The EIP-2718 type of a transaction's bytes: a first byte below 0x80 is the type, a
@@ -245,15 +282,19 @@ pub fn tx_type(raw: &[u8]) -> u8 {
 
 /// The EIP-2718 receipt of a recorded transaction of type `ty`.
 ///
-/// # Panics
-/// Never for a recorded transaction: only legacy, EIP-2930 and EIP-1559 are recorded.
-#[must_use]
-pub fn receipt_envelope(ty: u8, record: &TxRecord, cumulative: u64) -> ReceiptEnvelope {
+/// # Errors
+/// [`StateError`] for a type or log no executed transaction has (a corrupt record).
+pub fn receipt_envelope(
+    ty: u8,
+    record: &TxRecord,
+    cumulative: u64,
+) -> Result<ReceiptEnvelope, StateError> {
+    let logs = record.logs.iter().map(records::LogRecord::to_log).collect::<Result<_, _>>()?;
     let receipt = Receipt {
         status: Eip658Value::Eip658(record.success),
         cumulative_gas_used: cumulative,
-        logs: record.logs.iter().map(records::LogRecord::to_log).collect(),
+        logs,
     };
-    let ty = TxType::try_from(ty).expect("only known transaction types are recorded");
-    ReceiptEnvelope::from_typed(ty, receipt.with_bloom())
+    let ty = TxType::try_from(ty).map_err(|_| StateError(format!("transaction type {ty}")))?;
+    Ok(ReceiptEnvelope::from_typed(ty, receipt.with_bloom()))
 }

@@ -32,13 +32,21 @@ impl LogRecord {
     }
 
     /// Back to alloy's log (for blooms and receipt roots).
-    #[must_use]
-    pub fn to_log(&self) -> Log {
+    ///
+    /// # Errors
+    /// [`StateError`] for an address or topics of the wrong size (a corrupt record).
+    pub fn to_log(&self) -> Result<Log, StateError> {
+        if self.address.len() != 20
+            || !self.topics.len().is_multiple_of(32)
+            || self.topics.len() > 128
+        {
+            return Err(StateError("a log record of the wrong shape".to_owned()));
+        }
         let topics = self.topics.chunks_exact(32).map(B256::from_slice).collect();
-        Log {
+        Ok(Log {
             address: Address::from_slice(&self.address),
             data: LogData::new_unchecked(topics, Bytes::from(self.data.clone())),
-        }
+        })
     }
 
     /// The topics.
@@ -118,10 +126,10 @@ pub struct BlockRecord {
 }
 
 impl BlockRecord {
-    /// The block hash.
+    /// The block hash (zero if the record is corrupt: [`decode`] checks the shape).
     #[must_use]
     pub fn hash(&self) -> B256 {
-        B256::from_slice(&self.hash)
+        B256::try_from(self.hash.as_slice()).unwrap_or_default()
     }
 
     /// The transactions' hashes.
@@ -129,10 +137,10 @@ impl BlockRecord {
         self.tx_hashes.chunks_exact(32).map(B256::from_slice)
     }
 
-    /// The bloom.
+    /// The bloom (all bits set if the record is corrupt, so nothing is skipped).
     #[must_use]
     pub fn bloom(&self) -> Bloom {
-        Bloom::from_slice(&self.logs_bloom)
+        Bloom::try_from(self.logs_bloom.as_slice()).unwrap_or(Bloom::repeat_byte(0xff))
     }
 }
 
@@ -148,6 +156,12 @@ pub struct Head {
     pub parent_timestamp: u64,
     /// The open block's timestamp; 0 until its first transaction stamps it.
     pub timestamp: u64,
+    /// The last sealed block held transactions: the next seal makes a block even if empty,
+    /// so a client that waits for "a new block" after its transaction's (ethers'
+    /// `waitForTransaction` starts from the block number it first sees) gets one on a
+    /// chain that then goes idle.
+    #[serde(default)]
+    pub follow_up: bool,
 }
 
 /// The chain's parameters, fixed at genesis.
@@ -159,6 +173,14 @@ pub struct ChainRecord {
     pub base_fee: u64,
     /// Most gas one transaction may use.
     pub gas_limit: u64,
+}
+
+/// A 32-byte hash read from storage.
+///
+/// # Errors
+/// [`StateError`] naming `what` for any other length.
+pub fn hash32(bytes: &[u8], what: &str) -> Result<B256, StateError> {
+    B256::try_from(bytes).map_err(|_| StateError(format!("{what}: {} bytes, not 32", bytes.len())))
 }
 
 /// CBOR bytes of a record.

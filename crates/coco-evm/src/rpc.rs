@@ -120,11 +120,26 @@ fn dispatch(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
         "eth_getBlockTransactionCountByNumber" | "eth_getBlockTransactionCountByHash" => {
             block_tx_count(ctx, p)
         }
-        "eth_getLogs" => logs::logs(ctx.tx, &logs::query(param(p, 0))?),
-        "eth_newFilter" => ctx.app.filters.new_log_filter(ctx.tx, param(p, 0), ctx.node.now_ms()),
-        "eth_newBlockFilter" => ctx.app.filters.new_block_filter(ctx.tx, ctx.node.now_ms()),
-        "eth_getFilterChanges" => ctx.app.filters.changes(ctx.tx, param(p, 0), ctx.node.now_ms()),
-        "eth_getFilterLogs" => ctx.app.filters.all_logs(ctx.tx, param(p, 0)),
+        "eth_getLogs" => {
+            let latest = latest(ctx)?;
+            logs::logs(ctx.tx, &logs::query(param(p, 0))?, latest)
+        }
+        "eth_newFilter" => {
+            let latest = latest(ctx)?;
+            ctx.app.filters.new_log_filter(param(p, 0), latest, ctx.node.now_ms())
+        }
+        "eth_newBlockFilter" => {
+            let latest = latest(ctx)?;
+            ctx.app.filters.new_block_filter(latest, ctx.node.now_ms())
+        }
+        "eth_getFilterChanges" => {
+            let latest = latest(ctx)?;
+            ctx.app.filters.changes(ctx.tx, param(p, 0), latest, ctx.node.now_ms())
+        }
+        "eth_getFilterLogs" => {
+            let latest = latest(ctx)?;
+            ctx.app.filters.all_logs(ctx.tx, param(p, 0), latest, ctx.node.now_ms())
+        }
         "eth_uninstallFilter" => ctx.app.filters.uninstall(param(p, 0)),
         "coco_getTransactionReceipt" => coco_receipt(ctx, p),
         _ => Err(RpcError {
@@ -140,7 +155,7 @@ fn chain(ctx: &mut Ctx<'_>) -> Result<records::ChainRecord, RpcError> {
 }
 
 fn latest(ctx: &mut Ctx<'_>) -> Result<u64, RpcError> {
-    block::latest(ctx.tx).map_err(internal)
+    block::latest(ctx.tx, ctx.node.committed_seqno()).map_err(internal)
 }
 
 fn account_field(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
@@ -219,12 +234,17 @@ fn send_raw(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
 type Found = (TxRecord, Option<(records::TxPlace, B256)>);
 
 /// Looks a transaction up.
-fn find(tx: &mut Tx, hash: &B256) -> Result<Option<Found>, RpcError> {
+fn find(tx: &mut Tx, hash: &B256, committed: u64) -> Result<Option<Found>, RpcError> {
     let Some(bytes) = tx.get(&maps::TXS, hash.as_slice()) else {
         return Ok(None);
     };
     let record: TxRecord = records::decode(bytes, "transaction").map_err(internal)?;
-    let place = match tx.get(&maps::TX_PLACES, hash.as_slice()) {
+    // Placed in a block that is not committed yet: still pending, as clients see it.
+    let place = tx
+        .get_versioned(&maps::TX_PLACES, hash.as_slice())
+        .filter(|(_, version)| version.is_some_and(|seqno| seqno.0 <= committed))
+        .map(|(bytes, _)| bytes);
+    let place = match place {
         None => None,
         Some(bytes) => {
             let place: records::TxPlace = records::decode(bytes, "place").map_err(internal)?;
@@ -238,7 +258,8 @@ fn find(tx: &mut Tx, hash: &B256) -> Result<Option<Found>, RpcError> {
 
 fn transaction_by_hash(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let hash = params::hash(param(p, 0), "transaction hash")?;
-    let Some((record, place)) = find(ctx.tx, &hash)? else {
+    let committed = ctx.node.committed_seqno();
+    let Some((record, place)) = find(ctx.tx, &hash, committed)? else {
         return Ok(Value::Null);
     };
     let located = Located {
@@ -252,7 +273,8 @@ fn transaction_by_hash(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
 fn receipt(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let hash = params::hash(param(p, 0), "transaction hash")?;
     // Executed but not sealed yet: no receipt, as for a pending transaction.
-    let Some((record, Some((place, block_hash)))) = find(ctx.tx, &hash)? else {
+    let committed = ctx.node.committed_seqno();
+    let Some((record, Some((place, block_hash)))) = find(ctx.tx, &hash, committed)? else {
         return Ok(Value::Null);
     };
     let located = Located { hash: &hash, block_hash: Some(&block_hash), place: Some(&place) };
@@ -260,13 +282,15 @@ fn receipt(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
 }
 
 fn resolve_block(ctx: &mut Ctx<'_>, id: BlockId) -> Result<Option<records::BlockRecord>, RpcError> {
+    let latest = latest(ctx)?;
     let number = match id {
-        BlockId::Latest => Some(latest(ctx)?),
+        BlockId::Latest => Some(latest),
         // The open block has no hash or contents yet: as a node without pending blocks.
         BlockId::Pending => None,
         BlockId::Number(number) => Some(number),
         BlockId::Hash(hash) => block::number_of(ctx.tx, &hash),
-    };
+    }
+    .filter(|number| *number <= latest);
     match number {
         Some(number) => block::block(ctx.tx, number).map_err(internal),
         None => Ok(None),
@@ -315,7 +339,7 @@ fn fee_history(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
         BlockId::Latest | BlockId::Pending | BlockId::Hash(_) => latest(ctx)?,
     };
     let oldest = newest.saturating_sub(count - 1);
-    let percentiles = param(p, 2).as_array().map_or(0, Vec::len);
+    let percentiles = fee_percentiles(param(p, 2))?;
     let chain = chain(ctx)?;
     let mut ratios = Vec::new();
     for number in oldest..=newest {
@@ -331,6 +355,22 @@ fn fee_history(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
         answer["reward"] = json!(reward);
     }
     Ok(answer)
+}
+
+/// go-ethereum's rule: at most 100 reward percentiles, numbers from 0 to 100, ascending.
+fn fee_percentiles(value: &Value) -> Result<usize, RpcError> {
+    let Some(items) = value.as_array() else {
+        return Ok(0);
+    };
+    let numbers: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
+    let numbers =
+        numbers.ok_or_else(|| RpcError::invalid("rewardPercentiles: numbers expected"))?;
+    let ascending = numbers.windows(2).all(|pair| pair[0] <= pair[1]);
+    let in_range = numbers.iter().all(|p| (0.0..=100.0).contains(p));
+    if numbers.len() > 100 || !ascending || !in_range {
+        return Err(RpcError::invalid("rewardPercentiles: at most 100, ascending, within 0..=100"));
+    }
+    Ok(numbers.len())
 }
 
 fn coco_receipt(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {

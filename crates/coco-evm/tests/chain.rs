@@ -24,6 +24,9 @@ impl NodeServices for Clock {
     fn now_ms(&self) -> u64 {
         1_700_000_000_000
     }
+    fn committed_seqno(&self) -> u64 {
+        u64::MAX
+    }
     fn receipt(&self, seqno: u64) -> Result<Value, String> {
         Ok(json!({"seqno": seqno}))
     }
@@ -389,6 +392,9 @@ fn contracts_deploy_store_log_revert_and_fail_with_status_zero() {
     assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
     assert_eq!(logs[0]["transactionHash"], json!(set));
     assert_eq!(logs[0]["data"], json!(hex(word(9))));
+    // A poller asking from the block after the newest gets nothing, not the newest again.
+    let after = json!([{"address": contract, "fromBlock": "0x3", "toBlock": "latest"}]);
+    assert_eq!(chain.result("eth_getLogs", after), json!([]));
     let none =
         chain.result("eth_getLogs", json!([{"topics": [hex([0x22; 32])], "fromBlock": "0x0"}]));
     assert_eq!(none, json!([]));
@@ -494,4 +500,67 @@ fn calls_to_one_contract_from_different_senders_do_not_conflict() {
         .store
         .commit(b)
         .expect("a transfer by another sender to another recipient does not conflict");
+}
+
+/// A node whose commit point is behind everything: nothing sealed is final yet.
+struct NothingCommitted;
+
+impl NodeServices for NothingCommitted {
+    fn now_ms(&self) -> u64 {
+        Clock.now_ms()
+    }
+    fn committed_seqno(&self) -> u64 {
+        0
+    }
+    fn receipt(&self, _: u64) -> Result<Value, String> {
+        Err("not committed".to_owned())
+    }
+}
+
+#[test]
+fn blocks_and_receipts_are_served_once_committed() {
+    let mut chain = Chain::new();
+    let hash = chain.send(&dev0().sign(eip1559(0, TxKind::Call(DEV1), 1, 21_000, Vec::new())).0);
+    chain.seal();
+    let ask = |chain: &mut Chain, services: &dyn NodeServices, method: &str, params: Value| {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut tx = chain.store.begin();
+        let body = serde_json::to_vec(&request).unwrap();
+        chain.app.handle(&body, &mut tx, services).response.unwrap()["result"].clone()
+    };
+    // Sealed but not committed: a primary failing now would take the block along.
+    assert!(
+        ask(&mut chain, &NothingCommitted, "eth_getTransactionReceipt", json!([hash])).is_null()
+    );
+    assert_eq!(ask(&mut chain, &NothingCommitted, "eth_blockNumber", json!([])), "0x0");
+    assert!(
+        ask(&mut chain, &NothingCommitted, "eth_getBlockByNumber", json!(["0x1", false])).is_null()
+    );
+    // Committed: served.
+    assert_eq!(
+        ask(&mut chain, &Clock, "eth_getTransactionReceipt", json!([hash]))["blockNumber"],
+        "0x1"
+    );
+}
+
+#[test]
+fn a_block_takes_the_oldest_pending_transactions_when_there_are_more_than_fit() {
+    let config = EthConfig { dev_accounts: true, ..EthConfig::default() };
+    // Room for two transactions per seal.
+    let app = EthApp::new(config).with_write_set_bytes_max((2 + 64) * 256);
+    let mut chain = Chain::new();
+    chain.app = app;
+    let hashes: Vec<String> = (0..5)
+        .map(|nonce| {
+            chain.send(&dev0().sign(eip1559(nonce, TxKind::Call(DEV1), 1, 21_000, Vec::new())).0)
+        })
+        .collect();
+    for _ in 0..3 {
+        chain.seal();
+    }
+    let blocks: Vec<Value> = hashes
+        .iter()
+        .map(|hash| chain.result("eth_getTransactionReceipt", json!([hash]))["blockNumber"].clone())
+        .collect();
+    assert_eq!(blocks, [json!("0x1"), json!("0x1"), json!("0x2"), json!("0x2"), json!("0x3")]);
 }

@@ -12,6 +12,10 @@ use crate::api_error::ApiError;
 use crate::routes::{set_tx_header, wait_for_commit};
 use crate::server::Shared;
 
+/// Most bytes of answers one split request collects (go-ethereum bounds a batch's answer at
+/// 25 MB); parts after that are refused without running.
+const SPLIT_RESPONSE_BYTES_MAX: usize = 25 * 1024 * 1024;
+
 /// A request that ran: the app's answer and the transaction it reflects.
 struct Executed {
     reply: AppResponse,
@@ -31,11 +35,21 @@ pub(crate) async fn execute(
         Split::Parts(parts) => {
             let mut replies = Vec::with_capacity(parts.len());
             let mut last = None;
+            let mut answered_bytes = 0usize;
             for part in &parts {
+                if answered_bytes > SPLIT_RESPONSE_BYTES_MAX {
+                    // Bounded memory: the rest of the parts are refused, not run.
+                    let message = format!("the answer exceeds {SPLIT_RESPONSE_BYTES_MAX} bytes");
+                    replies.push(Err(AppError { status: 413, code: "ResponseTooLarge", message }));
+                    continue;
+                }
                 let part_request = AppRequest { body: part, ..*request };
                 let executed = execute_one(shared, &part_request).await;
                 if let Ok(Executed { tx: Some(tx), .. }) = &executed {
                     last = Some(*tx);
+                }
+                if let Ok(executed) = &executed {
+                    answered_bytes += executed.reply.body.len();
                 }
                 replies.push(executed.map(|e| e.reply).map_err(ApiError::into_app_error));
             }

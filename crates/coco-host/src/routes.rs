@@ -334,6 +334,10 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Respo
 }
 
 impl coco_node::NodeQueries for Shared {
+    fn committed(&self) -> coco_types::Seqno {
+        self.node().committed().seqno
+    }
+
     fn receipt(&self, seqno: coco_types::Seqno) -> Result<serde_json::Value, coco_node::AppError> {
         let node = self.node();
         let view = node

@@ -311,10 +311,8 @@ fn app_signature_work(shared: &Arc<Shared>, node: &Node, now_ms: u64) -> Option<
     }
     let app = shared.app.clone();
     Some(Box::new(move |node: &mut Node, _at| {
-        let mut tx = match node.begin() {
-            Ok(tx) => tx,
-            Err(e) => return tracing::error!(error = %e, "app work before a signature"),
-        };
+        // Not refused under backpressure: the signature that follows is what relieves it.
+        let mut tx = node.begin_read();
         if let Err(e) = app.before_signature(&mut tx, now_ms) {
             return tracing::error!(error = %e, "app work before a signature refused");
         }
@@ -342,8 +340,14 @@ async fn signer_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -
             let mut node = shared.node();
             let now = now_ms();
             let waited_for = shared.commit_waiters.load(Ordering::Acquire) > 0;
-            if node.signature_due(now) || (waited_for && node.unsigned_txs() > 0) {
-                let before = app_signature_work(&shared, &node, now);
+            let before = app_signature_work(&shared, &node, now);
+            // An app with work (a block to seal) gets a signature too, even with nothing
+            // unsigned: otherwise a transaction ordered between a seal and its signature
+            // would wait for the next, unrelated write to be sealed.
+            if node.signature_due(now)
+                || (waited_for && node.unsigned_txs() > 0)
+                || before.is_some()
+            {
                 node.queue_signature_after(now, before)?
             } else {
                 Vec::new()

@@ -50,6 +50,10 @@ fn open_with(dir: &Path, limits: Limits) -> Node {
 struct NoReceipts;
 
 impl coco_node::NodeQueries for NoReceipts {
+    fn committed(&self) -> Seqno {
+        Seqno(0)
+    }
+
     fn receipt(&self, seqno: Seqno) -> Result<serde_json::Value, coco_node::AppError> {
         Err(coco_node::AppError::not_found(format!("no receipt for {seqno} in a benchmark")))
     }

@@ -28,6 +28,9 @@ pub enum Caller {
 
 /// What an app may ask of the node while it handles a request (outside the node's lock).
 pub trait NodeQueries: Send + Sync {
+    /// The commit point: what is at or before it is final.
+    fn committed(&self) -> Seqno;
+
     /// The CCF JSON receipt of the transaction at `seqno`, once it is committed.
     ///
     /// # Errors

@@ -22,6 +22,8 @@ pub const LOGS_MAX: usize = 10_000;
 pub const FILTERS_MAX: usize = 1_000;
 /// A filter not polled for this long is dropped (go-ethereum's five minutes).
 pub const FILTER_IDLE_MS: u64 = 5 * 60 * 1000;
+/// Most addresses, and most values per topic position, one query may list.
+pub const QUERY_ITEMS_MAX: usize = 1_000;
 
 /// What a log query asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +57,9 @@ pub fn query(value: &Value) -> Result<LogQuery, RpcError> {
             (id, id)
         }
     };
+    let too_many = |what: &str| RpcError::invalid(format!("{what}: at most {QUERY_ITEMS_MAX}"));
     let addresses = match get("address") {
+        Value::Array(items) if items.len() > QUERY_ITEMS_MAX => return Err(too_many("address")),
         Value::Null => Vec::new(),
         Value::Array(items) => {
             items.iter().map(|a| params::address(a, "address")).collect::<Result<_, _>>()?
@@ -83,6 +87,9 @@ pub fn query(value: &Value) -> Result<LogQuery, RpcError> {
 fn topic_alternatives(value: &Value) -> Result<Vec<B256>, RpcError> {
     match value {
         Value::Null => Ok(Vec::new()),
+        Value::Array(items) if items.len() > QUERY_ITEMS_MAX => {
+            Err(RpcError::invalid(format!("topics: at most {QUERY_ITEMS_MAX} per position")))
+        }
         Value::Array(items) => items.iter().map(|t| params::hash(t, "topic")).collect(),
         one @ (Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_)) => {
             Ok(vec![params::hash(one, "topic")?])
@@ -93,21 +100,23 @@ fn topic_alternatives(value: &Value) -> Result<Vec<B256>, RpcError> {
 fn resolve(tx: &mut Tx, id: BlockId, latest: u64) -> Result<u64, RpcError> {
     match id {
         BlockId::Latest | BlockId::Pending => Ok(latest),
-        BlockId::Number(number) => Ok(number.min(latest)),
+        BlockId::Number(number) => Ok(number),
         BlockId::Hash(hash) => block::number_of(tx, &hash)
+            .filter(|number| *number <= latest)
             .ok_or_else(|| RpcError::refused(format!("unknown block {hash}"))),
     }
 }
 
-/// The logs matching `query`, in block and log order.
+/// The logs matching `query` in committed blocks up to `latest`, in block and log order; a
+/// range starting after `latest` is empty (not clamped: a poller must not see a block
+/// twice).
 ///
 /// # Errors
 /// -32000 when the range spans more than [`LOG_BLOCKS_MAX`] blocks or the answer would
 /// hold more than [`LOGS_MAX`] logs.
-pub fn logs(tx: &mut Tx, query: &LogQuery) -> RpcResult {
-    let latest = block::latest(tx).map_err(internal)?;
+pub fn logs(tx: &mut Tx, query: &LogQuery, latest: u64) -> RpcResult {
     let from = resolve(tx, query.from, latest)?;
-    let to = resolve(tx, query.to, latest)?;
+    let to = resolve(tx, query.to, latest)?.min(latest);
     if to >= from && to - from >= LOG_BLOCKS_MAX {
         let message = format!("query spans more than {LOG_BLOCKS_MAX} blocks: narrow the range");
         return Err(RpcError::refused(message));
@@ -128,7 +137,8 @@ fn collect_block(
     let Some(block) = block::block(tx, number).map_err(internal)? else {
         return Ok(());
     };
-    if !views::bloom_may_match(&block.bloom(), &query.addresses, &query.topics) {
+    let bloom = block.bloom();
+    if bloom.is_zero() || !views::bloom_may_match(&bloom, &query.addresses, &query.topics) {
         return Ok(());
     }
     let block_hash = block.hash();
@@ -192,7 +202,9 @@ struct Filter {
     polled_ms: u64,
 }
 
-/// The node's filters.
+/// The filters of the node serving `/app/eth` writes (the primary: every POST goes there).
+/// Ids mix the creation time into the counter, so a filter id from a node that failed is
+/// not answered with another client's filter by the next primary.
 #[derive(Debug, Default)]
 pub struct Filters {
     inner: Mutex<FilterTable>,
@@ -204,39 +216,51 @@ struct FilterTable {
     filters: BTreeMap<u64, Filter>,
 }
 
+impl FilterTable {
+    fn expire(&mut self, now_ms: u64) {
+        self.filters.retain(|_, f| now_ms.saturating_sub(f.polled_ms) < FILTER_IDLE_MS);
+    }
+}
+
 impl Filters {
+    fn table(&self) -> std::sync::MutexGuard<'_, FilterTable> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn install(&self, watch: Watch, seen: u64, now_ms: u64) -> RpcResult {
-        let mut table = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        table.filters.retain(|_, f| now_ms.saturating_sub(f.polled_ms) < FILTER_IDLE_MS);
+        let mut table = self.table();
+        table.expire(now_ms);
         if table.filters.len() >= FILTERS_MAX {
             return Err(RpcError::refused(format!("too many filters: at most {FILTERS_MAX}")));
         }
         table.next += 1;
-        let id = table.next;
+        let id = (now_ms << 16) ^ table.next;
         table.filters.insert(id, Filter { watch, seen, polled_ms: now_ms });
         Ok(qty(id))
     }
 
-    /// `eth_newFilter`: logs from blocks sealed after now (or from `fromBlock`).
+    /// `eth_newFilter`: logs from blocks committed after `latest` (or from `fromBlock`).
     ///
     /// # Errors
-    /// As [`query`]; -32000 when the node holds [`FILTERS_MAX`] filters.
-    pub fn new_log_filter(&self, tx: &mut Tx, value: &Value, now_ms: u64) -> RpcResult {
+    /// As [`query`]; -32602 for a `blockHash` filter (it has nothing to poll); -32000 when
+    /// the node holds [`FILTERS_MAX`] filters.
+    pub fn new_log_filter(&self, value: &Value, latest: u64, now_ms: u64) -> RpcResult {
         let query = query(value)?;
-        let latest = block::latest(tx).map_err(internal)?;
         let seen = match query.from {
-            BlockId::Number(number) => number.saturating_sub(1).min(latest),
-            BlockId::Latest | BlockId::Pending | BlockId::Hash(_) => latest,
+            BlockId::Number(number) => number.saturating_sub(1),
+            BlockId::Latest | BlockId::Pending => latest,
+            BlockId::Hash(_) => {
+                return Err(RpcError::invalid("a filter cannot poll one block: use eth_getLogs"));
+            }
         };
         self.install(Watch::Logs(query), seen, now_ms)
     }
 
-    /// `eth_newBlockFilter`: hashes of blocks sealed after now.
+    /// `eth_newBlockFilter`: hashes of blocks committed after `latest`.
     ///
     /// # Errors
     /// -32000 when the node holds [`FILTERS_MAX`] filters.
-    pub fn new_block_filter(&self, tx: &mut Tx, now_ms: u64) -> RpcResult {
-        let latest = block::latest(tx).map_err(internal)?;
+    pub fn new_block_filter(&self, latest: u64, now_ms: u64) -> RpcResult {
         self.install(Watch::Blocks, latest, now_ms)
     }
 
@@ -246,53 +270,56 @@ impl Filters {
     /// -32602 for an id that does not parse.
     pub fn uninstall(&self, id: &Value) -> RpcResult {
         let id = params::quantity_u64(id, "filter id")?;
-        let mut table = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(Value::Bool(table.filters.remove(&id).is_some()))
+        Ok(Value::Bool(self.table().filters.remove(&id).is_some()))
     }
 
-    /// `eth_getFilterChanges`: what is new since the last poll.
+    fn get(&self, id: &Value, now_ms: u64) -> Result<(u64, Filter), RpcError> {
+        let id = params::quantity_u64(id, "filter id")?;
+        let mut table = self.table();
+        table.expire(now_ms);
+        let filter =
+            table.filters.get_mut(&id).ok_or_else(|| RpcError::refused("filter not found"))?;
+        filter.polled_ms = now_ms;
+        Ok((id, filter.clone()))
+    }
+
+    /// `eth_getFilterChanges`: what committed since the last poll, at most
+    /// [`LOG_BLOCKS_MAX`] blocks per poll (the rest at the next). The filter moves on only
+    /// once the answer is built, so a refused poll loses nothing.
     ///
     /// # Errors
     /// -32000 for an unknown (or expired) filter; as [`logs`].
-    pub fn changes(&self, tx: &mut Tx, id: &Value, now_ms: u64) -> RpcResult {
-        let id = params::quantity_u64(id, "filter id")?;
-        let latest = block::latest(tx).map_err(internal)?;
-        let filter = {
-            let mut table = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let filter =
-                table.filters.get_mut(&id).ok_or_else(|| RpcError::refused("filter not found"))?;
-            let before = filter.clone();
-            filter.seen = latest.max(filter.seen);
-            filter.polled_ms = now_ms;
-            before
-        };
-        if latest <= filter.seen {
+    pub fn changes(&self, tx: &mut Tx, id: &Value, latest: u64, now_ms: u64) -> RpcResult {
+        let (id, filter) = self.get(id, now_ms)?;
+        let mut to = latest.min(filter.seen.saturating_add(LOG_BLOCKS_MAX));
+        if let Watch::Logs(LogQuery { to: BlockId::Number(last), .. }) = filter.watch {
+            to = to.min(last);
+        }
+        if to <= filter.seen {
             return Ok(Value::Array(Vec::new()));
         }
-        let (from, to) = (BlockId::Number(filter.seen + 1), BlockId::Number(latest));
-        match filter.watch {
-            Watch::Logs(query) => logs(tx, &LogQuery { from, to, ..query }),
+        let (from, upto) = (BlockId::Number(filter.seen + 1), BlockId::Number(to));
+        let answer = match filter.watch {
+            Watch::Logs(query) => logs(tx, &LogQuery { from, to: upto, ..query }, latest)?,
             Watch::Blocks => {
-                let hashes = (filter.seen + 1..=latest).filter_map(|n| block::hash_of(tx, n));
-                Ok(Value::Array(hashes.map(hex).collect()))
+                let hashes = (filter.seen + 1..=to).filter_map(|n| block::hash_of(tx, n));
+                Value::Array(hashes.map(hex).collect())
             }
+        };
+        if let Some(stored) = self.table().filters.get_mut(&id) {
+            stored.seen = stored.seen.max(to);
         }
+        Ok(answer)
     }
 
     /// `eth_getFilterLogs`: every log the filter matches.
     ///
     /// # Errors
     /// -32000 for an unknown filter or a block filter; as [`logs`].
-    pub fn all_logs(&self, tx: &mut Tx, id: &Value) -> RpcResult {
-        let id = params::quantity_u64(id, "filter id")?;
-        let watch = {
-            let table = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            table.filters.get(&id).map(|f| f.watch.clone())
-        };
-        match watch {
-            Some(Watch::Logs(query)) => logs(tx, &query),
-            Some(Watch::Blocks) => Err(RpcError::refused("not a log filter")),
-            None => Err(RpcError::refused("filter not found")),
+    pub fn all_logs(&self, tx: &mut Tx, id: &Value, latest: u64, now_ms: u64) -> RpcResult {
+        match self.get(id, now_ms)?.1.watch {
+            Watch::Logs(query) => logs(tx, &query, latest),
+            Watch::Blocks => Err(RpcError::refused("not a log filter")),
         }
     }
 }

@@ -107,7 +107,7 @@ pub fn receipt(
     place: &TxPlace,
 ) -> Result<Value, StateError> {
     let envelope = envelope_of(record)?;
-    let receipt = crate::block::receipt_envelope(envelope.ty(), record, place.cumulative_gas_used);
+    let receipt = crate::block::receipt_envelope(envelope.ty(), record, place.cumulative_gas_used)?;
     let logs: Vec<Value> = (place.first_log_index..)
         .zip(&record.logs)
         .map(|(index, entry)| log(entry, located, index))
