@@ -118,8 +118,10 @@ pub struct Outcome {
 /// corrupt state.
 pub fn run(tx: &mut Tx, block: &BlockContext, env: TxEnv, call: bool) -> Result<Outcome, TxError> {
     let mut cfg = CfgEnv::new_with_spec(SPEC).with_chain_id(block.chain_id);
-    // A call is not a signed transaction: no nonce to match, no fee (so no base fee).
+    // A call is not a signed transaction: no nonce to match, no fee (so no base fee), and
+    // it may come from a contract (EIP-3607 guards signatures, which a call has none of).
     cfg.disable_nonce_check = call;
+    cfg.disable_eip3607 = call;
     let block_env = BlockEnv {
         number: U256::from(block.number),
         timestamp: U256::from(block.timestamp),

@@ -349,6 +349,9 @@ fn contracts_deploy_store_log_revert_and_fail_with_status_zero() {
     assert_eq!(chain.result("eth_getCode", json!([contract, "latest"])), hex(runtime()));
     let call = json!({"to": contract, "data": "0x"});
     assert_eq!(chain.result("eth_call", json!([call, "latest"])), hex(word(42)));
+    // A call may come from a contract (go-ethereum allows it; wallets simulate so).
+    let from_contract = json!({"from": contract, "to": contract, "data": "0x"});
+    assert_eq!(chain.result("eth_call", json!([from_contract, "latest"])), hex(word(42)));
 
     let estimate = quantity(&chain.result(
         "eth_estimateGas",
