@@ -72,6 +72,20 @@ impl Apps {
     }
 }
 
+/// The JSON-RPC error for a batch element the node refused to run; nothing for a
+/// notification.
+fn refused_part(part: &[u8], error: &AppError) -> Vec<u8> {
+    let part = serde_json::from_slice::<Value>(part).unwrap_or(Value::Null);
+    if part.is_object() && part.get("id").is_none() {
+        return Vec::new();
+    }
+    let message = format!("{}: {}", error.code, error.message);
+    let id = part.get("id").cloned().unwrap_or(Value::Null);
+    let response =
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}});
+    serde_json::to_vec(&response).unwrap_or_default()
+}
+
 impl App for Apps {
     fn handle(&self, request: &AppRequest<'_>, tx: &mut Tx) -> Result<AppResponse, AppError> {
         if request.path == ETH_PATH {
@@ -101,31 +115,16 @@ impl App for Apps {
         }
     }
 
-    /// A batch's answer: each part's response object, and for a part the node could not
-    /// run (no quorum, too many conflicts, the answer too large) a JSON-RPC error with the
-    /// node's reason. Notifications (no `id`) get nothing; a batch of only notifications
-    /// gets an empty body, as JSON-RPC 2.0 requires.
+    /// A batch's answer: each part's response object as the app wrote it, and for a part
+    /// the node could not run (no quorum, too many conflicts, the answer too large) a
+    /// JSON-RPC error with the node's reason. Notifications (no `id`) get nothing.
     fn join(&self, parts: &[Vec<u8>], replies: Vec<Result<AppResponse, AppError>>) -> AppResponse {
-        let responses: Vec<Value> = parts
+        let responses: Vec<Vec<u8>> = parts
             .iter()
             .zip(replies)
-            .filter_map(|(part, reply)| {
-                let part = serde_json::from_slice::<Value>(part).unwrap_or(Value::Null);
-                if part.is_object() && part.get("id").is_none() {
-                    return None;
-                }
-                let id = part.get("id").cloned().unwrap_or(Value::Null);
-                Some(match reply {
-                    Ok(reply) => serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
-                    Err(e) => {
-                        let message = format!("{}: {}", e.code, e.message);
-                        let error = json!({"code": -32000, "message": message});
-                        json!({"jsonrpc": "2.0", "id": id, "error": error})
-                    }
-                })
-            })
+            .map(|(part, reply)| reply.map_or_else(|e| refused_part(part, &e), |r| r.body))
             .collect();
-        let body = if responses.is_empty() { Vec::new() } else { coco_evm::join_batch(&responses) };
+        let body = coco_evm::join_batch(&responses);
         AppResponse { status: 200, body, wait_for_commit: false, claims_digest: None }
     }
 

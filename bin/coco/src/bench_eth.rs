@@ -22,8 +22,6 @@ use coco_evm::sign::{Eip1559, LocalKey};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
-/// The token's creation code (hex), compiled from tests/eth/contracts/CocoToken.sol.
-const TOKEN_CODE: &str = coco_evm::testdata::COCO_TOKEN_CODE;
 /// Development account 0 of the `test … junk` mnemonic: funds the senders.
 const FUNDER: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const GWEI: u128 = 1_000_000_000;
@@ -154,7 +152,8 @@ impl Rpc {
             .iter()
             .enumerate()
             .map(|(id, raw)| {
-                let (method, params) = ("eth_sendRawTransaction", [format!("0x{}", hex(raw))]);
+                let (method, params) =
+                    ("eth_sendRawTransaction", [format!("0x{}", hex::encode(raw))]);
                 json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
             })
             .collect();
@@ -186,12 +185,8 @@ impl Rpc {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hash_hex(hash: &[u8; 32]) -> String {
-    format!("0x{}", hex(hash))
+    format!("0x{}", hex::encode(hash))
 }
 
 fn quantity(value: &Value) -> Result<u64> {
@@ -219,8 +214,7 @@ async fn set_up(rpc: &mut Rpc, args: &EthBenchArgs, senders: &[LocalKey]) -> Res
     let from = funder.address().to_string();
     let mut nonce =
         quantity(&rpc.call("eth_getTransactionCount", json!([from, "pending"])).await?)?;
-    let mut code = alloy_hex(TOKEN_CODE.trim())?;
-    code.extend_from_slice(&[0xff; 32]); // initialSupply = 2^256 - 1
+    let code = coco_evm::testdata::coco_token_creation_code([0xff; 32]); // supply 2^256 - 1
     let fees = |nonce, to, value, gas_limit, input| Eip1559 {
         chain_id,
         nonce,
@@ -239,8 +233,10 @@ async fn set_up(rpc: &mut Rpc, args: &EthBenchArgs, senders: &[LocalKey]) -> Res
         .await?;
     let token_hex =
         receipt["contractAddress"].as_str().context("the deploy created no contract")?;
-    let token: [u8; 20] =
-        alloy_hex(token_hex)?.try_into().ok().context("a contract address has 20 bytes")?;
+    let token: [u8; 20] = hex::decode(token_hex.trim_start_matches("0x"))?
+        .try_into()
+        .ok()
+        .context("a contract address has 20 bytes")?;
     let per_sender = args.txs / args.senders + 1;
     let gas_money = u128::from(per_sender) * u128::from(TRANSFER_GAS) * MAX_FEE + ETHER;
     let mut setup = Vec::new();
@@ -260,17 +256,6 @@ async fn set_up(rpc: &mut Rpc, args: &EthBenchArgs, senders: &[LocalKey]) -> Res
             .await?;
     }
     Ok(Chain { chain_id, token })
-}
-
-fn alloy_hex(text: &str) -> Result<Vec<u8>> {
-    let digits = text.trim_start_matches("0x");
-    if !digits.len().is_multiple_of(2) {
-        bail!("odd hex length");
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).context("not hex"))
-        .collect()
 }
 
 /// Every sender's transfers, signed, in nonce order; and each sender's last hash.

@@ -6,27 +6,14 @@
 use std::hint::black_box;
 
 use coco_evm::sign::{Eip1559, LocalKey};
+use coco_evm::testdata::FixedNode as Clock;
 use coco_evm::{EthApp, EthConfig, NodeServices};
 use coco_kv::Store;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const DEV0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const GWEI: u128 = 1_000_000_000;
-
-struct Clock;
-
-impl NodeServices for Clock {
-    fn now_ms(&self) -> u64 {
-        1_700_000_000_000
-    }
-    fn committed_seqno(&self) -> u64 {
-        u64::MAX
-    }
-    fn receipt(&self, _: u64) -> Result<Value, String> {
-        Err("none in a benchmark".to_owned())
-    }
-}
 
 fn tx(nonce: u64, to: Option<[u8; 20]>, gas_limit: u64, input: Vec<u8>) -> Eip1559 {
     Eip1559 {
@@ -53,12 +40,7 @@ fn chain_with_token(app: &EthApp, store: &mut Store, key: &LocalKey) -> [u8; 20]
     let mut tx0 = store.begin();
     app.genesis(&mut tx0, Clock.now_ms()).unwrap();
     store.commit(tx0).unwrap();
-    let mut code: Vec<u8> = (0..coco_evm::testdata::COCO_TOKEN_CODE.trim().len() / 2)
-        .map(|i| {
-            u8::from_str_radix(&coco_evm::testdata::COCO_TOKEN_CODE[2 * i..2 * i + 2], 16).unwrap()
-        })
-        .collect();
-    code.extend_from_slice(&[0xff; 32]);
+    let code = coco_evm::testdata::coco_token_creation_code([0xff; 32]);
     let (raw, _) = key.sign_eip1559(&tx(0, None, 3_000_000, code));
     let mut deploy = store.begin();
     let reply = app.handle(&request(&raw), &mut deploy, &Clock);

@@ -291,7 +291,8 @@ pub fn split_batch(body: &[u8]) -> Body {
             serde_json::to_vec(&rpc::error_response(&Value::Null, &error)).unwrap_or_default(),
         )
     };
-    match serde_json::from_slice::<Vec<Value>>(body) {
+    // Each element's own bytes: the handler parses them once, nothing is re-serialised.
+    match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(body) {
         Err(e) => refuse(CODE_PARSE_ERROR, format!("parse error: {e}")),
         Ok(items) if items.is_empty() => {
             refuse(CODE_INVALID_REQUEST, "invalid request: empty batch".into())
@@ -300,14 +301,26 @@ pub fn split_batch(body: &[u8]) -> Body {
             CODE_INVALID_REQUEST,
             format!("batch of {} requests: at most {BATCH_MAX}", items.len()),
         ),
-        Ok(items) => Body::Batch(
-            items.iter().map(|item| serde_json::to_vec(item).unwrap_or_default()).collect(),
-        ),
+        Ok(items) => Body::Batch(items.iter().map(|item| item.get().as_bytes().to_vec()).collect()),
     }
 }
 
-/// The batch response: the elements' responses, notifications left out.
+/// The batch response: the elements' response objects (already JSON) in an array; empty
+/// (no body at all, as JSON-RPC 2.0 requires) when every element was a notification.
 #[must_use]
-pub fn join_batch(responses: &[Value]) -> Vec<u8> {
-    serde_json::to_vec(responses).unwrap_or_default()
+pub fn join_batch(responses: &[Vec<u8>]) -> Vec<u8> {
+    let responses: Vec<&Vec<u8>> = responses.iter().filter(|r| !r.is_empty()).collect();
+    if responses.is_empty() {
+        return Vec::new();
+    }
+    let mut body = Vec::with_capacity(responses.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
+    body.push(b'[');
+    for (index, response) in responses.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(response);
+    }
+    body.push(b']');
+    body
 }

@@ -158,10 +158,16 @@ fn latest(ctx: &mut Ctx<'_>) -> Result<u64, RpcError> {
     block::latest(ctx.tx, ctx.node.committed_seqno()).map_err(internal)
 }
 
+/// Refuses a block parameter (at `index`) that names a block older than the newest: only
+/// the latest state is kept.
+fn require_current_state(ctx: &mut Ctx<'_>, p: &Value, index: usize) -> Result<(), RpcError> {
+    let block = params::block_id(param(p, index))?;
+    params::current_state(block, latest(ctx)?)
+}
+
 fn account_field(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
     let address = params::address(param(p, 0), "address")?;
-    let latest = latest(ctx)?;
-    params::current_state(params::block_id(param(p, 1))?, latest)?;
+    require_current_state(ctx, p, 1)?;
     let account = state::account(ctx.tx, &address).map_err(internal)?.unwrap_or_default();
     Ok(match method {
         "eth_getBalance" => qty(account.balance),
@@ -173,16 +179,14 @@ fn account_field(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
 fn storage_at(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let address = params::address(param(p, 0), "address")?;
     let slot = params::quantity(param(p, 1), "slot")?;
-    let latest = latest(ctx)?;
-    params::current_state(params::block_id(param(p, 2))?, latest)?;
+    require_current_state(ctx, p, 2)?;
     let value = state::storage_at(ctx.tx, &address, &slot);
     Ok(hex(value.to_be_bytes::<32>()))
 }
 
 fn call(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let call = params::call(param(p, 0))?;
-    let latest = latest(ctx)?;
-    params::current_state(params::block_id(param(p, 1))?, latest)?;
+    require_current_state(ctx, p, 1)?;
     let now_s = ctx.now_s();
     match transact::call(ctx.tx, &call, now_s).map_err(tx_error)? {
         CallOutcome::Returned { output, .. } => Ok(hex(output)),
@@ -192,8 +196,7 @@ fn call(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
 
 fn estimate_gas(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let call = params::call(param(p, 0))?;
-    let latest = latest(ctx)?;
-    params::current_state(params::block_id(param(p, 1))?, latest)?;
+    require_current_state(ctx, p, 1)?;
     let now_s = ctx.now_s();
     match transact::estimate_gas(ctx.tx, &call, now_s).map_err(tx_error)? {
         Ok(gas) => Ok(qty(gas)),

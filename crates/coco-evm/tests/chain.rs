@@ -8,6 +8,7 @@ use alloy_eips::eip2718::Decodable2718 as _;
 use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address};
 use coco_evm::sign::LocalKey;
+use coco_evm::testdata::FixedNode as Clock;
 use coco_evm::{EthApp, EthConfig, NodeServices};
 use coco_kv::Store;
 use serde_json::{Value, json};
@@ -17,20 +18,6 @@ const DEV1: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
 const CHAIN_ID: u64 = 31_337;
 const GWEI: u128 = 1_000_000_000;
 const ETHER: u128 = 1_000_000_000_000_000_000;
-
-struct Clock;
-
-impl NodeServices for Clock {
-    fn now_ms(&self) -> u64 {
-        1_700_000_000_000
-    }
-    fn committed_seqno(&self) -> u64 {
-        u64::MAX
-    }
-    fn receipt(&self, seqno: u64) -> Result<Value, String> {
-        Ok(json!({"seqno": seqno}))
-    }
-}
 
 struct Chain {
     app: EthApp,
@@ -451,10 +438,8 @@ fn blocks_are_deterministic_and_chain_by_parent_hash() {
 }
 
 fn token_code() -> Vec<u8> {
-    let text = coco_evm::testdata::COCO_TOKEN_CODE.trim();
-    let mut code = alloy_primitives::hex::decode(text).unwrap();
-    code.extend_from_slice(&[0xff; 32]); // initial supply: all of it to the deployer
-    code
+    // Initial supply: all of it to the deployer.
+    coco_evm::testdata::coco_token_creation_code([0xff; 32])
 }
 
 /// Transfers from different senders to different recipients touch different slots: under

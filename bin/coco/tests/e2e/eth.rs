@@ -101,7 +101,8 @@ fn ethers_and_web3_py_run_unchanged_against_the_sandbox() {
 /// SHA-256 of the transaction hash and its outcome, as `coco_evm::transact::claims_digest`
 /// documents it, recomputed from what JSON-RPC reports.
 fn claims_digest_of(hash: &str, receipt: &Value) -> String {
-    let bytes = |text: &Value| alloy_hex(text.as_str().unwrap());
+    let bytes =
+        |text: &Value| hex::decode(text.as_str().unwrap().trim_start_matches("0x")).unwrap();
     let mut digest = coco_crypto::Sha256::new();
     digest.update(&bytes(&json!(hash)));
     digest.update(&[u8::from(receipt["status"] == "0x1")]);
@@ -120,22 +121,12 @@ fn claims_digest_of(hash: &str, receipt: &Value) -> String {
     digest.finish().to_hex()
 }
 
-fn alloy_hex(text: &str) -> Vec<u8> {
-    let digits = text.trim_start_matches("0x");
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-#[test]
-fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
-    let test = "an_ethereum_transaction_has_a_coco_receipt_verifiable_offline";
-    let mut workspace = Workspace::new();
-    let node = workspace.start(Launch::Sandbox);
+/// 7 wei from development account 4 to 0x42…42: its EIP-2718 bytes (`0x` hex) and hash.
+fn signed_transfer(nonce: u64) -> (String, String) {
     let key = LocalKey::from_hex(DEV4).unwrap();
     let (raw, hash) = key.sign_eip1559(&Eip1559 {
         chain_id: 31_337,
+        nonce,
         to: Some([0x42; 20]),
         value: 7,
         gas_limit: 21_000,
@@ -143,11 +134,18 @@ fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
         max_priority_fee_per_gas: GWEI,
         ..Eip1559::default()
     });
-    let hash = format!("0x{}", coco_types::Digest(hash).to_hex());
+    (format!("0x{}", hex::encode(raw)), format!("0x{}", hex::encode(hash)))
+}
+
+#[test]
+fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
+    let test = "an_ethereum_transaction_has_a_coco_receipt_verifiable_offline";
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    let (raw, hash) = signed_transfer(0);
     let coco_receipt = block_on(async {
         let mut conn = node.connect(&Who::User).await;
-        let sent =
-            result(&mut conn, "eth_sendRawTransaction", json!([format!("0x{}", hex(&raw))])).await;
+        let sent = result(&mut conn, "eth_sendRawTransaction", json!([raw])).await;
         assert_eq!(sent, json!(hash));
         let receipt = poll(&mut conn, "eth_getTransactionReceipt", json!([hash])).await;
         assert_eq!(receipt["status"], "0x1");
@@ -172,10 +170,6 @@ fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
         let output = python.verify_receipts(&cert, &[file]);
         assert!(output.status.success(), "ccf.receipt: {}", describe(&output));
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -299,23 +293,10 @@ pub(crate) fn transfer_across_nodes(
     witness: &NodeProcess,
     nonce: u64,
 ) -> EthTransfer {
-    let key = LocalKey::from_hex(DEV4).unwrap();
-    let (raw, hash) = key.sign_eip1559(&Eip1559 {
-        chain_id: 31_337,
-        nonce,
-        to: Some([0x42; 20]),
-        value: 7,
-        gas_limit: 21_000,
-        max_fee_per_gas: 2 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        ..Eip1559::default()
-    });
-    let hash = format!("0x{}", hex(&hash));
+    let (raw, hash) = signed_transfer(nonce);
     block_on(async {
         let mut sender = via.connect(&Who::User).await;
-        let sent =
-            result(&mut sender, "eth_sendRawTransaction", json!([format!("0x{}", hex(&raw))]))
-                .await;
+        let sent = result(&mut sender, "eth_sendRawTransaction", json!([raw])).await;
         assert_eq!(sent, json!(hash));
         let mut reader = witness.connect(&Who::User).await;
         let receipt = poll(&mut reader, "eth_getTransactionReceipt", json!([hash])).await;
