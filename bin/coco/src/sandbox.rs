@@ -120,6 +120,16 @@ fn print_banner(dir: &Path, addr: SocketAddr, members: usize) {
         "  curl 'https://{addr}/app/log/private?id=1' --cacert {d}/service_cert.pem \
          --cert {d}/user0_cert.pem --key {d}/user0_privk.pem"
     );
+    println!(
+        "Ethereum JSON-RPC: https://{addr}/app/eth (chain id 31337; the ten `test … junk` \
+         accounts hold 10,000 ETH; same certificates; docs/design/ethereum.md)"
+    );
+    println!(
+        "  curl https://{addr}/app/eth --cacert {d}/service_cert.pem \
+         --cert {d}/user0_cert.pem --key {d}/user0_privk.pem \
+         -H 'content-type: application/json' \
+         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\"}}'"
+    );
     println!("Govern it (majority of {members} members):");
     println!("  coco gov propose proposal.json --dir {d} --address {addr} --member member0");
     println!("  coco gov vote <proposalId> --accept --dir {d} --address {addr} --member member1");
