@@ -39,30 +39,56 @@ fn put_padded(out: &mut Vec<u8>, bytes: &[u8]) {
     out.resize(out.len() + pad, 0);
 }
 
+/// Bytes of one map's entries in the snapshot layout.
+fn entries_len(map: &MapState) -> u64 {
+    map.entries
+        .iter()
+        .map(|(key, value)| {
+            let (key, value) = (key.len() as u64, 8 + value.value.len() as u64);
+            8 + key + padding(key) + 8 + value + padding(value)
+        })
+        .sum()
+}
+
 impl Snapshot {
     /// The public maps (`public == true`) or the private ones, in CCF's snapshot layout.
     #[must_use]
     pub fn encode_domain(&self, public: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, map) in &self.state.maps {
-            if name.is_public() != public {
-                continue;
-            }
-            put_bytes(&mut out, name.as_str().as_bytes());
-            put_u64(&mut out, map.last_write.0);
-            let mut entries = Vec::new();
-            for (key, value) in &map.entries {
-                put_u64(&mut entries, key.len() as u64);
-                put_padded(&mut entries, key);
-                put_u64(&mut entries, 8 + value.value.len() as u64);
-                let mut versioned = value.version.0.to_le_bytes().to_vec();
-                versioned.extend_from_slice(&value.value);
-                put_padded(&mut entries, &versioned);
-            }
-            put_u64(&mut out, entries.len() as u64);
-            out.extend_from_slice(&entries);
-        }
+        // A capacity hint only: the bytes are in memory already, so the size fits.
+        let len = usize::try_from(self.domain_len(public)).unwrap_or(0);
+        let mut out = Vec::with_capacity(len);
+        self.encode_domain_into(public, &mut out);
         out
+    }
+
+    /// Bytes of [`Snapshot::encode_domain`], computed without encoding: whole-state
+    /// buffers are sized once rather than grown (growing one copied it several times
+    /// over; measured as most of the snapshot thread's time under load).
+    #[must_use]
+    pub fn domain_len(&self, public: bool) -> u64 {
+        self.domain(public)
+            .map(|(name, map)| 24 + name.as_str().len() as u64 + entries_len(map))
+            .sum()
+    }
+
+    /// Appends [`Snapshot::encode_domain`] to `out`.
+    pub fn encode_domain_into(&self, public: bool, out: &mut Vec<u8>) {
+        for (name, map) in self.domain(public) {
+            put_bytes(out, name.as_str().as_bytes());
+            put_u64(out, map.last_write.0);
+            put_u64(out, entries_len(map));
+            for (key, value) in &map.entries {
+                put_u64(out, key.len() as u64);
+                put_padded(out, key);
+                put_u64(out, 8 + value.value.len() as u64);
+                out.extend_from_slice(&value.version.0.to_le_bytes());
+                put_padded(out, &value.value);
+            }
+        }
+    }
+
+    fn domain(&self, public: bool) -> impl Iterator<Item = (&MapName, &MapState)> {
+        self.state.maps.iter().filter(move |(name, _)| name.is_public() == public)
     }
 }
 
@@ -200,6 +226,18 @@ mod tests {
         assert_eq!(restored.encode_snapshot(), store.encode_snapshot());
         let empty = restore(&Store::new()).unwrap();
         assert_eq!(empty.current_seqno(), Seqno(0));
+    }
+
+    #[test]
+    fn announced_lengths_match_the_encoding() {
+        let snapshot = sample().snapshot();
+        for public in [true, false] {
+            let encoded = snapshot.encode_domain(public);
+            assert_eq!(snapshot.domain_len(public), encoded.len() as u64, "public: {public}");
+            let mut appended = b"head".to_vec();
+            snapshot.encode_domain_into(public, &mut appended);
+            assert_eq!(appended[4..], encoded[..]);
+        }
     }
 
     #[test]

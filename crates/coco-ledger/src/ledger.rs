@@ -370,9 +370,13 @@ impl Ledger {
         if self.current.is_none() {
             self.start_chunk(seqno)?;
         }
-        let path = self.dir.join(ChunkName::file_name(seqno, 0, ChunkState::InProgress));
         let chunk = self.current.as_mut().expect("a chunk was started above");
-        chunk.writer.write_all(raw_entry).map_err(Error::io("write", &path))?;
+        let start = chunk.start;
+        chunk.writer.write_all(raw_entry).map_err(|e| {
+            // Named only on failure: this is the per-entry path.
+            let name = ChunkName::file_name(start, 0, ChunkState::InProgress);
+            Error::io("write", &self.dir.join(name))(e)
+        })?;
         let span = Span { offset: chunk.len, len: raw_entry.len() as u64 };
         chunk.len += span.len;
         chunk.unsynced = true;
@@ -628,6 +632,27 @@ impl Ledger {
                 None
             };
             Ok(PendingSync { file, dir, last })
+        })
+    }
+
+    /// Hands buffered entries to the OS (a crash of the process keeps them) without
+    /// making them durable: the next [`Ledger::begin_flush`] or [`Ledger::flush`] still
+    /// syncs them. For entries nothing waits to see durable yet (no signature among
+    /// them), which spares an `fdatasync` per append.
+    ///
+    /// # Errors
+    /// [`Error::Io`], after which the ledger is failed and must be reopened.
+    pub fn write_buffered(&mut self) -> Result<()> {
+        self.check_usable()?;
+        self.guard(|ledger| {
+            if let Some(chunk) = ledger.current.as_mut() {
+                let start = chunk.start;
+                chunk.writer.flush().map_err(|e| {
+                    let name = ChunkName::file_name(start, 0, ChunkState::InProgress);
+                    Error::io("write", &ledger.dir.join(name))(e)
+                })?;
+            }
+            Ok(())
         })
     }
 

@@ -79,7 +79,7 @@ pub use error::{Error, Result};
 pub use ledger::{ChunkInfo, Entries, Ledger, PendingSync};
 pub use reader::{ChunkContents, ChunkFile, LedgerFiles};
 pub use snapshot::{
-    DecodedSnapshot, ENTRY_TYPE_SNAPSHOT, SnapshotParts, decode_snapshot, encode_snapshot,
-    split_committed_snapshot,
+    DecodedSnapshot, ENTRY_TYPE_SNAPSHOT, EncodedMaps, SnapshotMaps, SnapshotParts,
+    decode_snapshot, encode_snapshot, encode_snapshot_into, split_committed_snapshot,
 };
 pub use snapshot_dir::{CommittedSnapshot, SnapshotDir};

@@ -26,8 +26,8 @@ const PUBLIC_AT: usize = PUBLIC_LEN_AT + 8;
 /// Type, seqno and max conflict version.
 const FIXED_PUBLIC_BYTES: usize = 1 + 8 + 8;
 
-/// What a snapshot holds, with both domains already serialised by the KV.
-#[derive(Clone, Copy, Debug)]
+/// What a snapshot holds: its header fields and the KV's maps.
+#[derive(Clone, Copy)]
 pub struct SnapshotParts<'a> {
     /// The view of the snapshot's signature.
     pub view: View,
@@ -37,10 +37,37 @@ pub struct SnapshotParts<'a> {
     pub hash_at_snapshot: &'a [u8],
     /// CCF's view history: entry `v` is the first seqno of view `v`.
     pub view_history: &'a [u64],
+    /// Both domains' maps in CCF's snapshot layout (the private ones are sealed by
+    /// [`encode_snapshot`]).
+    pub maps: &'a dyn SnapshotMaps,
+}
+
+/// The maps of a snapshot, written straight into the snapshot's buffer: a snapshot is
+/// the whole state, and staging each domain in a buffer of its own copied it twice more.
+pub trait SnapshotMaps {
+    /// Bytes of the public (`public == true`) or the private maps in CCF's layout.
+    fn domain_len(&self, public: bool) -> u64;
+    /// Appends exactly [`SnapshotMaps::domain_len`] bytes: that domain's maps.
+    fn write_domain(&self, public: bool, out: &mut Vec<u8>);
+}
+
+/// Domains already serialised.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedMaps<'a> {
     /// The public maps in CCF's snapshot layout.
-    pub public_maps: &'a [u8],
-    /// The private maps in CCF's snapshot layout, sealed by [`encode_snapshot`].
-    pub private_maps: &'a [u8],
+    pub public: &'a [u8],
+    /// The private maps in CCF's snapshot layout.
+    pub private: &'a [u8],
+}
+
+impl SnapshotMaps for EncodedMaps<'_> {
+    fn domain_len(&self, public: bool) -> u64 {
+        (if public { self.public } else { self.private }).len() as u64
+    }
+
+    fn write_domain(&self, public: bool, out: &mut Vec<u8>) {
+        out.extend_from_slice(if public { self.public } else { self.private });
+    }
 }
 
 /// The IV of a snapshot: seqno (u64 LE) ‖ view (u32 LE) with the top bit set.
@@ -62,37 +89,63 @@ fn snapshot_iv(seqno: Seqno, view: View) -> Result<[u8; AES_GCM_IV_BYTES]> {
 /// [`Error::OutOfRange`] for a view over 31 bits, a seqno over `i64::MAX` or a snapshot
 /// over [`ENTRY_SIZE_MAX`]; [`Error::Crypto`] if sealing fails.
 pub fn encode_snapshot(parts: &SnapshotParts<'_>, key: &Aes256GcmKey) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_snapshot_into(parts, key, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_snapshot`] into `out` (cleared first), so a writer of many snapshots reuses
+/// one buffer: fresh memory for a whole-state buffer is paid for again in page faults
+/// and zeroed pages on every snapshot.
+///
+/// # Errors
+/// As [`encode_snapshot`].
+///
+/// # Panics
+/// If `parts.maps` writes another number of bytes than it announced.
+pub fn encode_snapshot_into(
+    parts: &SnapshotParts<'_>,
+    key: &Aes256GcmKey,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let seqno = i64::try_from(parts.seqno.0)
         .map_err(|_| Error::OutOfRange { field: "seqno", value: parts.seqno.0 })?;
     let iv = snapshot_iv(parts.seqno, parts.view)?;
-    let mut public = Vec::with_capacity(FIXED_PUBLIC_BYTES + 48 + parts.public_maps.len());
-    public.push(ENTRY_TYPE_SNAPSHOT);
-    public.extend_from_slice(&seqno.to_le_bytes());
-    public.extend_from_slice(&0i64.to_le_bytes());
-    public.extend_from_slice(&(parts.hash_at_snapshot.len() as u64).to_le_bytes());
-    public.extend_from_slice(parts.hash_at_snapshot);
-    public.extend_from_slice(&(parts.view_history.len() as u64 * 8).to_le_bytes());
-    for first in parts.view_history {
-        public.extend_from_slice(&first.to_le_bytes());
-    }
-    public.extend_from_slice(parts.public_maps);
-    let size = (PUBLIC_AT - ENTRY_HEADER_BYTES + public.len() + parts.private_maps.len()) as u64;
+    let (public_maps, private_maps) = (parts.maps.domain_len(true), parts.maps.domain_len(false));
+    let header = (FIXED_PUBLIC_BYTES + 16 + parts.hash_at_snapshot.len()) as u64
+        + parts.view_history.len() as u64 * 8;
+    let public_len = header + public_maps;
+    let size = (PUBLIC_AT - ENTRY_HEADER_BYTES) as u64 + public_len + private_maps;
     if size > ENTRY_SIZE_MAX {
         return Err(Error::OutOfRange { field: "snapshot size", value: size });
     }
-    let mut out = Vec::with_capacity(ENTRY_HEADER_BYTES + usize::try_from(size).unwrap_or(0));
+    let total = usize::try_from(size).expect("below ENTRY_SIZE_MAX") + ENTRY_HEADER_BYTES;
+    out.clear();
+    out.reserve(total);
     out.push(ENTRY_FORMAT_VERSION);
     out.push(0);
     out.extend_from_slice(&size.to_le_bytes()[..6]);
     out.extend_from_slice(&[0u8; AES_GCM_TAG_BYTES]);
     out.extend_from_slice(&iv);
-    out.extend_from_slice(&(public.len() as u64).to_le_bytes());
-    out.extend_from_slice(&public);
-    out.extend_from_slice(parts.private_maps);
-    let (head, private) = out.split_at_mut(PUBLIC_AT + public.len());
+    out.extend_from_slice(&public_len.to_le_bytes());
+    out.push(ENTRY_TYPE_SNAPSHOT);
+    out.extend_from_slice(&seqno.to_le_bytes());
+    out.extend_from_slice(&0i64.to_le_bytes());
+    out.extend_from_slice(&(parts.hash_at_snapshot.len() as u64).to_le_bytes());
+    out.extend_from_slice(parts.hash_at_snapshot);
+    out.extend_from_slice(&(parts.view_history.len() as u64 * 8).to_le_bytes());
+    for first in parts.view_history {
+        out.extend_from_slice(&first.to_le_bytes());
+    }
+    parts.maps.write_domain(true, out);
+    let private_at = out.len();
+    assert_eq!(private_at as u64, PUBLIC_AT as u64 + public_len, "public maps as announced");
+    parts.maps.write_domain(false, out);
+    assert_eq!(out.len(), total, "private maps as announced");
+    let (head, private) = out.split_at_mut(private_at);
     let tag = key.seal_in_place(iv, &head[PUBLIC_AT..], private)?;
     out[TAG_AT..IV_AT].copy_from_slice(&tag);
-    Ok(out)
+    Ok(())
 }
 
 /// A snapshot read back, borrowing its bytes. Decoding checks the framing; the tag (over
@@ -236,8 +289,7 @@ mod tests {
             seqno: Seqno(42),
             hash_at_snapshot: &[9u8; 32],
             view_history: &[1, 1, 1, 20],
-            public_maps: b"public maps",
-            private_maps: b"private maps",
+            maps: &EncodedMaps { public: b"public maps", private: b"private maps" },
         };
         encode_snapshot(&parts, &key()).unwrap()
     }

@@ -143,6 +143,12 @@ impl Node {
         Ok(Some(self.ledger.begin_flush()?))
     }
 
+    /// Whether a signature is appended but not yet durable: until one is, syncing the
+    /// ledger cannot move the commit point.
+    pub(crate) fn signature_awaits_sync(&self) -> bool {
+        self.signatures.last_key_value().is_some_and(|(seqno, _)| *seqno > self.durable)
+    }
+
     /// The second half of [`Node::flush`]: entries up to `durable` are on disk, so the
     /// commit point moves to the last signature at or before it.
     ///

@@ -7,7 +7,7 @@
 //! which anyone can check offline against the service key.
 
 use coco_kv::{CommitOutcome, WriteSet};
-use coco_ledger::{SnapshotParts, encode_snapshot};
+use coco_ledger::{SnapshotMaps, SnapshotParts, encode_snapshot_into};
 use coco_types::{Digest, Seqno, TxId, View};
 
 use super::Node;
@@ -60,7 +60,8 @@ impl Node {
             },
             None => job,
         };
-        let written = job.run();
+        // Inline (no writer thread): an occasional snapshot, no buffer worth keeping.
+        let written = job.run(&mut Vec::new());
         self.snapshot_written(seqno, written);
     }
 
@@ -244,19 +245,32 @@ impl SnapshotJob {
         self.seqno
     }
 
-    /// Serialises, seals and writes the snapshot; returns its SHA-256.
-    pub(crate) fn run(self) -> Result<Digest> {
+    /// Serialises, seals and writes the snapshot; returns its SHA-256. `buffer` is the
+    /// writer's, reused from one snapshot to the next (it holds the whole state).
+    pub(crate) fn run(self, buffer: &mut Vec<u8>) -> Result<Digest> {
         let parts = SnapshotParts {
             view: self.view,
             seqno: self.seqno,
             hash_at_snapshot: self.leaf.as_bytes(),
             view_history: &self.history,
-            public_maps: &self.state.encode_domain(true),
-            private_maps: &self.state.encode_domain(false),
+            maps: &KvMaps(&self.state),
         };
-        let bytes = encode_snapshot(&parts, &self.key)?;
-        self.dir.write_pending(self.seqno, &bytes)?;
-        Ok(coco_crypto::sha256(&bytes))
+        encode_snapshot_into(&parts, &self.key, buffer)?;
+        self.dir.write_pending(self.seqno, buffer)?;
+        Ok(coco_crypto::sha256(buffer))
+    }
+}
+
+/// The KV's maps as the ledger's snapshot format writes them.
+struct KvMaps<'a>(&'a coco_kv::Snapshot);
+
+impl SnapshotMaps for KvMaps<'_> {
+    fn domain_len(&self, public: bool) -> u64 {
+        self.0.domain_len(public)
+    }
+
+    fn write_domain(&self, public: bool, out: &mut Vec<u8>) {
+        self.0.encode_domain_into(public, out);
     }
 }
 

@@ -87,6 +87,22 @@ fn writes_commit_at_a_durable_signature_and_get_receipts() {
     node.check_invariants();
 }
 
+#[test]
+fn only_a_signature_not_yet_durable_asks_for_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+    assert!(!node.signature_awaits_sync(), "genesis is durable");
+    write(&mut node, 1, "one");
+    assert!(!node.signature_awaits_sync(), "a sync now could not move the commit point");
+    let signature = node.emit_signature(NOW_MS).unwrap();
+    assert!(node.signature_awaits_sync());
+    write(&mut node, 2, "two");
+    assert!(node.signature_awaits_sync(), "still waiting for the signature's sync");
+    node.flush().unwrap();
+    assert!(!node.signature_awaits_sync());
+    assert_eq!(node.committed(), signature);
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()
