@@ -82,6 +82,16 @@ pub trait Journal: Send + Sync + 'static {
     /// Storage failures.
     fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError>;
 
+    /// Where the newest committed snapshot is, without its bytes: all consensus keeps
+    /// when it takes one (a snapshot can be the whole state; reading it only to drop it
+    /// cost a full read per snapshot). The default reads the snapshot.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn snapshot_at(&self) -> Result<Option<SnapshotAt>, JournalError> {
+        Ok(self.snapshot()?.map(|snapshot| snapshot.at))
+    }
+
     /// Replaces this node's state with `bytes`, a committed snapshot another node sent at
     /// `at` (this node lacks entries that node no longer replicates). The node checks it
     /// before anything changes; afterwards it holds no entry at or before `at`.
@@ -98,16 +108,23 @@ pub trait Journal: Send + Sync + 'static {
     fn committed(&self) -> Result<Committed, JournalError>;
 }
 
-/// A committed snapshot as consensus hands it to a lagging node: where it is, the
-/// configuration in force there, and the file (snapshot and receipt).
+/// A committed snapshot as consensus hands it to a lagging node: where it is, and the
+/// file (snapshot and receipt).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalSnapshot {
+    /// Where it is.
+    pub at: SnapshotAt,
+    /// The committed snapshot file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Where a committed snapshot is: its signature and the configuration in force there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotAt {
     /// The snapshot's signature.
     pub tx: TxId,
     /// The last configuration at or before it, and where it is.
     pub membership: Option<(TxId, Membership)>,
-    /// The committed snapshot file's bytes.
-    pub bytes: Vec<u8>,
 }
 
 /// What a node knows to be committed when it starts.

@@ -30,7 +30,7 @@ mod store;
 mod types;
 
 pub use consensus::{Consensus, ConsensusError, Proposal, Settings, Status};
-pub use journal::{Committed, Flush, Journal, JournalError, JournalSnapshot};
+pub use journal::{Committed, Flush, Journal, JournalError, JournalSnapshot, SnapshotAt};
 pub use network::{Rpc, Transport, TransportError};
 pub use runtime::seed_thread_rng;
 pub use types::{JournalEntry, JournalPayload, Membership, Peer, Vote};

@@ -15,7 +15,7 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership,
 };
 
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, SnapshotAt};
 use crate::types::{Peer, TypeConfig, from_journal, log_id_of, to_journal, tx_of};
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -49,16 +49,20 @@ fn current_snapshot<J: Journal>(
     let Some(snapshot) = journal.snapshot()? else {
         return Ok(None);
     };
-    let membership = match snapshot.membership {
+    let meta = snapshot_meta(snapshot.at);
+    Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(snapshot.bytes)) }))
+}
+
+fn snapshot_meta(at: SnapshotAt) -> SnapshotMeta<NodeId, Peer> {
+    let membership = match at.membership {
         Some((tx, membership)) => StoredMembership::new(Some(log_id_of(tx)), membership.into()),
         None => StoredMembership::default(),
     };
-    let meta = SnapshotMeta {
-        last_log_id: Some(log_id_of(snapshot.tx)),
+    SnapshotMeta {
+        last_log_id: Some(log_id_of(at.tx)),
         last_membership: membership,
-        snapshot_id: format!("snapshot_{}", snapshot.tx.seqno),
-    };
-    Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(snapshot.bytes)) }))
+        snapshot_id: format!("snapshot_{}", at.tx.seqno),
+    }
 }
 
 fn read_error(e: &JournalError) -> StorageError<NodeId> {
@@ -250,11 +254,14 @@ pub(crate) struct SnapshotBuilder<J> {
 }
 
 impl<J: Journal> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<J> {
+    /// openraft keeps only the position of a snapshot it builds (its bytes are dropped:
+    /// [`RaftStateMachine::get_current_snapshot`] reads them when a node needs them).
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        let snapshot = current_snapshot(self.journal.as_ref()).map_err(|e| snapshot_error(&e))?;
-        snapshot.ok_or_else(|| {
+        let at = self.journal.snapshot_at().map_err(|e| snapshot_error(&e))?;
+        let at = at.ok_or_else(|| {
             let reason = AnyError::error("no committed snapshot yet");
-            StorageIOError::write_snapshot(None, reason).into()
-        })
+            StorageError::from(StorageIOError::write_snapshot(None, reason))
+        })?;
+        Ok(Snapshot { meta: snapshot_meta(at), snapshot: Box::new(Cursor::new(Vec::new())) })
     }
 }

@@ -11,11 +11,12 @@
 //! Beside the ledger, the state directory holds the node's vote and the configuration at
 //! seqno 0 (Raft's first entry, which is not a ledger entry).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use coco_consensus::{
     Committed, Flush, Journal, JournalEntry, JournalError, JournalPayload, JournalSnapshot,
-    Membership, Vote,
+    Membership, SnapshotAt, Vote,
 };
 use coco_ledger::PendingSync;
 use coco_types::{Seqno, TxId, View};
@@ -29,6 +30,8 @@ use crate::node::{Node, Work, replay};
 const VOTE_FILE: &str = "consensus_vote.json";
 /// The configuration at seqno 0, JSON.
 const INITIAL_MEMBERSHIP_FILE: &str = "consensus_membership.json";
+/// Reads of the newest snapshot that may find it replaced by a newer one before giving up.
+const SNAPSHOT_READ_ATTEMPTS: u32 = 3;
 /// The last committed seqno this node saw, a hint for restarts (never above the truth).
 const COMMIT_MARKER_FILE: &str = "committed_seqno";
 
@@ -134,6 +137,21 @@ impl SharedNode {
                 std::process::abort();
             }
         }
+    }
+}
+
+impl SharedNode {
+    /// The newest committed snapshot: where it is and its file.
+    fn newest_snapshot(&self) -> Result<Option<(SnapshotAt, PathBuf)>, JournalError> {
+        let node = self.lock();
+        let newest = node.snapshots.committed().map_err(|e| JournalError::new("listing", e))?;
+        let Some(newest) = newest.last() else { return Ok(None) };
+        let Some(view) = node.view_of(newest.seqno) else { return Ok(None) };
+        let at = SnapshotAt {
+            tx: TxId { view, seqno: newest.seqno },
+            membership: node.membership_at(newest.seqno),
+        };
+        Ok(Some((at, newest.path.clone())))
     }
 }
 
@@ -261,18 +279,22 @@ impl Journal for SharedNode {
         Ok(())
     }
 
+    /// The file is read without the node lock (it can be the size of the state); one
+    /// pruned meanwhile (a newer snapshot committed) sends the reader to the newer one.
     fn snapshot(&self) -> Result<Option<JournalSnapshot>, JournalError> {
-        let node = self.lock();
-        let newest = node.snapshots.committed().map_err(|e| JournalError::new("listing", e))?;
-        let Some(newest) = newest.last() else { return Ok(None) };
-        let Some(view) = node.view_of(newest.seqno) else { return Ok(None) };
-        let bytes = std::fs::read(&newest.path)
-            .map_err(|e| JournalError::new(format!("reading {}", newest.path.display()), e))?;
-        Ok(Some(JournalSnapshot {
-            tx: TxId { view, seqno: newest.seqno },
-            membership: node.membership_at(newest.seqno),
-            bytes,
-        }))
+        for _ in 0..SNAPSHOT_READ_ATTEMPTS {
+            let Some((at, path)) = self.newest_snapshot()? else { return Ok(None) };
+            match std::fs::read(&path) {
+                Ok(bytes) => return Ok(Some(JournalSnapshot { at, bytes })),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(JournalError::new(format!("reading {}", path.display()), e)),
+            }
+        }
+        Err(JournalError::new("reading the newest snapshot", "snapshots keep being replaced"))
+    }
+
+    fn snapshot_at(&self) -> Result<Option<SnapshotAt>, JournalError> {
+        Ok(self.newest_snapshot()?.map(|(at, _)| at))
     }
 
     fn install_snapshot(&self, at: TxId, bytes: Vec<u8>) -> Result<(), JournalError> {
