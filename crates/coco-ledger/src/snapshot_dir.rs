@@ -98,13 +98,17 @@ impl SnapshotDir {
         Ok(committed)
     }
 
-    /// Writes the snapshot at `seqno`, not yet committed (replacing any earlier attempt).
+    /// Writes the snapshot at `seqno`, not yet committed (replacing any earlier attempt),
+    /// and `fdatasync`s it: the writer's thread waits for the disk, so that committing it
+    /// later (under the node's lock) syncs only the receipt it appends, not the state.
     ///
     /// # Errors
     /// [`Error::Io`].
     pub fn write_pending(&self, seqno: Seqno, bytes: &[u8]) -> Result<()> {
         let path = self.dir.join(format!("{PREFIX}{}", seqno.0));
-        fs::write(&path, bytes).map_err(Error::io("write", &path))
+        let mut file = File::create(&path).map_err(Error::io("create", &path))?;
+        file.write_all(bytes).map_err(Error::io("write", &path))?;
+        file.sync_data().map_err(Error::io("fsync", &path))
     }
 
     /// Commits the snapshot at `seqno`: appends `receipt` (of the evidence at `evidence`)
