@@ -2,11 +2,11 @@
 //! under `/app/log/…` and the Ethereum app's JSON-RPC at `/app/eth`.
 
 use anyhow::{Context, Result, bail};
-use coco_evm::{Body, EthApp, EthConfig, NodeServices};
+use coco_evm::{Body, EthApp, EthConfig, NodeServices, PreparedSend};
 use coco_kv::Tx;
 use coco_node::NodeConfig;
 use coco_node::apps::logging::LoggingApp;
-use coco_node::{App, AppError, AppRequest, AppResponse, Method, NodeQueries, Split};
+use coco_node::{App, AppError, AppRequest, AppResponse, Method, NodeQueries, Prepared, Split};
 use coco_types::{Digest, Seqno};
 use serde_json::{Value, json};
 
@@ -61,14 +61,18 @@ impl Apps {
             return Err(AppError::method_not_allowed("/app/eth (JSON-RPC: POST)"));
         }
         let services = Services { now_ms: request.now_ms, node: request.node };
-        let reply = self.eth.handle(request.body, tx, &services);
-        let body = reply.response.map(|r| serde_json::to_vec(&r).unwrap_or_default());
-        Ok(AppResponse {
-            status: 200,
-            body: body.unwrap_or_default(),
-            wait_for_commit: false,
-            claims_digest: reply.claims_digest.map(Digest),
-        })
+        Ok(eth_response(self.eth.handle(request.body, tx, &services)))
+    }
+}
+
+/// A JSON-RPC reply as the node sends it (JSON-RPC errors are 200s).
+fn eth_response(reply: coco_evm::Reply) -> AppResponse {
+    let body = reply.response.map(|r| serde_json::to_vec(&r).unwrap_or_default());
+    AppResponse {
+        status: 200,
+        body: body.unwrap_or_default(),
+        wait_for_commit: false,
+        claims_digest: reply.claims_digest.map(Digest),
     }
 }
 
@@ -126,6 +130,29 @@ impl App for Apps {
             .collect();
         let body = coco_evm::join_batch(&responses);
         AppResponse { status: 200, body, wait_for_commit: false, claims_digest: None }
+    }
+
+    /// `eth_sendRawTransaction`: decoded and its sender recovered before it is ordered.
+    fn prepare(&self, request: &AppRequest<'_>) -> Option<Prepared> {
+        if request.path != ETH_PATH || request.method != Method::Post {
+            return None;
+        }
+        let prepared: Prepared = Box::new(self.eth.prepare_send(request.body)?);
+        Some(prepared)
+    }
+
+    fn execute_prepared(
+        &self,
+        prepared: &Prepared,
+        tx: &mut Tx,
+        now_ms: u64,
+    ) -> Result<AppResponse, AppError> {
+        let prepared = prepared.downcast_ref::<PreparedSend>().ok_or_else(|| AppError {
+            status: 500,
+            code: "InternalError",
+            message: "a prepared request of another app".to_owned(),
+        })?;
+        Ok(eth_response(self.eth.execute_prepared(prepared, tx, now_ms)))
     }
 
     fn has_signature_work(&self, tx: &mut Tx) -> bool {

@@ -27,6 +27,8 @@ pub mod state;
 pub mod testdata;
 pub mod transact;
 
-pub use app::{Body, EthApp, EthConfig, NodeServices, join_batch, split_batch};
+pub use app::{
+    Body, EthApp, EthConfig, NodeServices, PREPARED_GAS_MAX, PreparedSend, join_batch, split_batch,
+};
 pub use error::TxError;
 pub use rpc::Reply;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::app::{EthApp, NodeServices};
 use crate::block;
-use crate::error::{CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND, CODE_REVERTED};
+use crate::error::{CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND, CODE_REVERTED, TxError};
 use crate::maps;
 use crate::records::{self, TxRecord};
 use crate::state;
@@ -53,7 +53,11 @@ pub(crate) fn handle(app: &EthApp, request: &Value, tx: &mut Tx, node: &dyn Node
         Ok((method, params)) => dispatch(&mut ctx, method, params),
         Err(e) => Err(e),
     };
-    let claims_digest = ctx.claims_digest;
+    reply(id, result, ctx.claims_digest)
+}
+
+/// The answer to a request with `id` (none for a notification).
+fn reply(id: Option<Value>, result: RpcResult, claims_digest: Option<[u8; 32]>) -> Reply {
     let Some(id) = id else {
         return Reply { response: None, claims_digest };
     };
@@ -62,6 +66,17 @@ pub(crate) fn handle(app: &EthApp, request: &Value, tx: &mut Tx, node: &dyn Node
         Err(error) => error_response(&id, &error),
     };
     Reply { response: Some(response), claims_digest }
+}
+
+/// The answer to `eth_sendRawTransaction` (request `id`) once [`transact::send`] ran.
+pub(crate) fn sent_reply(id: Option<Value>, sent: Result<transact::Sent, TxError>) -> Reply {
+    match sent {
+        Ok(sent) => {
+            let claims = transact::claims_digest(&sent.hash, &sent.record);
+            reply(id, Ok(hex(sent.hash)), Some(claims))
+        }
+        Err(e) => reply(id, Err(tx_error(e)), None),
+    }
 }
 
 /// A JSON-RPC error response.
@@ -74,7 +89,8 @@ pub fn error_response(id: &Value, error: &RpcError) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": object})
 }
 
-fn request_parts(request: &Value) -> Result<(&str, &Value), RpcError> {
+/// The method and params of a request object, checked as JSON-RPC 2.0 asks.
+pub(crate) fn request_parts(request: &Value) -> Result<(&str, &Value), RpcError> {
     let invalid = |message: &str| RpcError {
         code: CODE_INVALID_REQUEST,
         message: message.to_owned(),
@@ -220,7 +236,7 @@ fn call_failed(outcome: &CallOutcome) -> RpcError {
     }
 }
 
-fn tx_error(error: crate::error::TxError) -> RpcError {
+fn tx_error(error: TxError) -> RpcError {
     RpcError { code: error.code(), message: error.to_string(), data: None }
 }
 

@@ -552,3 +552,52 @@ fn a_block_takes_the_oldest_pending_transactions_when_there_are_more_than_fit() 
         .collect();
     assert_eq!(blocks, [json!("0x1"), json!("0x1"), json!("0x2"), json!("0x2"), json!("0x3")]);
 }
+
+fn send_body(id: u64, raw: &[u8]) -> Vec<u8> {
+    let request = json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction",
+        "params": [hex(raw)]});
+    serde_json::to_vec(&request).unwrap()
+}
+
+#[test]
+fn a_prepared_send_answers_and_writes_as_the_usual_path_does() {
+    let key = dev0();
+    let (raw, hash) = key.sign(eip1559(0, TxKind::Call(DEV1), ETHER, 21_000, Vec::new()));
+    let mut usual = Chain::new();
+    let usual_response = usual.request("eth_sendRawTransaction", json!([hex(&raw)])).0;
+    let mut prepared_chain = Chain::new();
+    let prepared = prepared_chain.app.prepare_send(&send_body(7, &raw)).unwrap();
+    let mut tx = prepared_chain.store.begin();
+    let reply = prepared_chain.app.execute_prepared(&prepared, &mut tx, Clock.now_ms());
+    let (digest, write_set) = (reply.claims_digest, tx.write_set().clone());
+    prepared_chain.store.commit(tx).unwrap();
+    assert_eq!(reply.response.unwrap(), usual_response);
+    assert_eq!(usual_response["result"], json!(hex(hash)));
+    assert!(digest.is_some(), "a sent transaction's receipt proves its outcome");
+    assert!(!write_set.is_empty());
+    assert_eq!(prepared_chain.balance(DEV1), usual.balance(DEV1));
+    // The same transaction again: refused as the usual path refuses it, nothing written.
+    let again = prepared_chain.app.prepare_send(&send_body(8, &raw)).unwrap();
+    let mut tx = prepared_chain.store.begin();
+    let reply = prepared_chain.app.execute_prepared(&again, &mut tx, Clock.now_ms());
+    assert!(tx.write_set().is_empty());
+    assert_eq!(reply.response.unwrap()["error"]["message"], "already known");
+    assert!(reply.claims_digest.is_none());
+}
+
+#[test]
+fn only_sends_within_the_gas_bound_are_prepared() {
+    let chain = Chain::new();
+    let key = dev0();
+    let within = key.sign(eip1559(0, TxKind::Call(DEV1), 1, coco_evm::PREPARED_GAS_MAX, vec![])).0;
+    assert!(chain.app.prepare_send(&send_body(1, &within)).is_some());
+    let over = key.sign(eip1559(0, TxKind::Call(DEV1), 1, coco_evm::PREPARED_GAS_MAX + 1, vec![]));
+    assert!(chain.app.prepare_send(&send_body(1, &over.0)).is_none(), "runs the usual way");
+    let other = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"});
+    assert!(chain.app.prepare_send(&serde_json::to_vec(&other).unwrap()).is_none());
+    assert!(
+        chain.app.prepare_send(&send_body(1, &[0x02, 0xc0])).is_none(),
+        "refused the usual way"
+    );
+    assert!(chain.app.prepare_send(b"{not json").is_none());
+}

@@ -1,7 +1,7 @@
 //! Running an app request as a transaction: execute on a snapshot outside the node lock,
 //! commit under it, re-execute on conflict (bounded), wait for commit if asked. A request
-//! the app splits (a JSON-RPC batch) runs its parts one after another, each its own
-//! transaction, so a later part sees what an earlier one wrote.
+//! the app splits (a JSON-RPC batch) runs its parts in order, each its own transaction
+//! (see the batch module).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,14 +12,10 @@ use crate::api_error::ApiError;
 use crate::routes::{set_tx_header, wait_for_commit};
 use crate::server::Shared;
 
-/// Most bytes of answers one split request collects (go-ethereum bounds a batch's answer at
-/// 25 MB); parts after that are refused without running.
-const SPLIT_RESPONSE_BYTES_MAX: usize = 25 * 1024 * 1024;
-
 /// A request that ran: the app's answer and the transaction it reflects.
-struct Executed {
-    reply: AppResponse,
-    tx: Option<TxId>,
+pub(crate) struct Executed {
+    pub(crate) reply: AppResponse,
+    pub(crate) tx: Option<TxId>,
 }
 
 pub(crate) async fn execute(
@@ -33,27 +29,8 @@ pub(crate) async fn execute(
         }
         Split::Refused(reply) => Ok(respond(reply, None)),
         Split::Parts(parts) => {
-            let mut replies = Vec::with_capacity(parts.len());
-            let mut last = None;
-            let mut answered_bytes = 0usize;
-            for part in &parts {
-                if answered_bytes > SPLIT_RESPONSE_BYTES_MAX {
-                    // Bounded memory: the rest of the parts are refused, not run.
-                    let message = format!("the answer exceeds {SPLIT_RESPONSE_BYTES_MAX} bytes");
-                    replies.push(Err(AppError { status: 413, code: "ResponseTooLarge", message }));
-                    continue;
-                }
-                let part_request = AppRequest { body: part, ..*request };
-                let executed = execute_one(shared, &part_request).await;
-                if let Ok(Executed { tx: Some(tx), .. }) = &executed {
-                    last = Some(*tx);
-                }
-                if let Ok(executed) = &executed {
-                    answered_bytes += executed.reply.body.len();
-                }
-                replies.push(executed.map(|e| e.reply).map_err(ApiError::into_app_error));
-            }
-            Ok(respond(shared.app.join(&parts, replies), last))
+            let (reply, last) = crate::batch::run(shared, request, &parts).await;
+            Ok(respond(reply, last))
         }
     }
 }
@@ -68,7 +45,10 @@ fn respond(reply: AppResponse, tx: Option<TxId>) -> Response {
     response
 }
 
-async fn execute_one(shared: &Shared, request: &AppRequest<'_>) -> Result<Executed, ApiError> {
+pub(crate) async fn execute_one(
+    shared: &Shared,
+    request: &AppRequest<'_>,
+) -> Result<Executed, ApiError> {
     let attempts = shared.limits.tx_retries_max;
     for _ in 0..attempts {
         let mut tx = shared.node().begin().map_err(|e| ApiError::from_node(&e))?;

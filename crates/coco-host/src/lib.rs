@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod api_error;
+mod batch;
 mod error;
 mod execute;
 mod forward;

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use coco_node::Node;
-use coco_node::consensus::ConsensusError;
+use coco_node::consensus::{ConsensusError, Proposal};
 use coco_types::TxId;
 use tokio::sync::oneshot;
 
@@ -32,13 +32,26 @@ pub(crate) async fn propose_and_wait<T>(
     ticket: u64,
     receiver: &mut oneshot::Receiver<T>,
 ) -> Result<T, ApiError> {
-    let proposal = match shared.consensus.propose(ticket).await {
-        Ok(proposal) => proposal,
-        Err(e) => {
-            shared.node().forget(ticket);
-            return Err(consensus_error(&e));
-        }
-    };
+    let proposal = propose(shared, ticket).await?;
+    wait(shared, ticket, proposal, receiver).await
+}
+
+/// Proposes an already submitted `ticket`; a ticket consensus refuses is forgotten.
+pub(crate) async fn propose(shared: &Shared, ticket: u64) -> Result<Proposal, ApiError> {
+    shared.consensus.propose(ticket).await.map_err(|e| {
+        shared.node().forget(ticket);
+        consensus_error(&e)
+    })
+}
+
+/// Waits for the reply of the work behind a proposed `ticket`, or for consensus to give
+/// up on it (then the ticket is forgotten).
+pub(crate) async fn wait<T>(
+    shared: &Shared,
+    ticket: u64,
+    proposal: Proposal,
+    receiver: &mut oneshot::Receiver<T>,
+) -> Result<T, ApiError> {
     let committed = proposal.committed();
     tokio::pin!(committed);
     tokio::select! {

@@ -83,6 +83,10 @@ pub enum Split {
     Refused(AppResponse),
 }
 
+/// A request an app checked before ordering ([`App::prepare`]): only the app that made it
+/// reads it back, so the node carries it opaquely.
+pub type Prepared = Box<dyn std::any::Any + Send>;
+
 /// An app's successful answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppResponse {
@@ -186,6 +190,35 @@ pub trait App: Send + Sync {
             })
             .collect();
         AppResponse::json(&serde_json::Value::Array(bodies))
+    }
+
+    /// Checks a request before it is ordered and returns what [`App::execute_prepared`]
+    /// needs to run it at its seqno, or `None` to run it the usual way (executed on a
+    /// snapshot, then ordered, re-executed on conflict). For requests whose check is
+    /// expensive and needs no state, and whose execution is short and bounded (an
+    /// Ethereum transaction: its sender's recovery, then a bounded amount of gas): the
+    /// prepared parts of a split request are proposed one after another without waiting
+    /// for each other, and each runs when consensus appends it, seeing every earlier part.
+    fn prepare(&self, _request: &AppRequest<'_>) -> Option<Prepared> {
+        None
+    }
+
+    /// Runs a request [`App::prepare`] checked, in `tx`, at its seqno. It runs under the
+    /// node's lock, on the path every transaction takes: it must be quick and bounded.
+    ///
+    /// # Errors
+    /// [`AppError`]: nothing is written.
+    fn execute_prepared(
+        &self,
+        _prepared: &Prepared,
+        _tx: &mut Tx,
+        _now_ms: u64,
+    ) -> Result<AppResponse, AppError> {
+        Err(AppError {
+            status: 500,
+            code: "InternalError",
+            message: "this app prepares no requests".to_owned(),
+        })
     }
 
     /// Whether [`App::before_signature`] has work (checked on a read-only transaction,

@@ -39,7 +39,9 @@ pub mod attestation {
     pub use coco_attestation::{Evidence, virtual_evidence};
 }
 
-pub use app::{App, AppError, AppRequest, AppResponse, Caller, Method, NodeQueries, Split};
+pub use app::{
+    App, AppError, AppRequest, AppResponse, Caller, Method, NodeQueries, Prepared, Split,
+};
 pub use audit::{AuditError, AuditReport, verify_ledger};
 pub use coco_kv::Tx;
 pub use config::{ConfigError, NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};

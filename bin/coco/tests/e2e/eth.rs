@@ -123,13 +123,17 @@ fn claims_digest_of(hash: &str, receipt: &Value) -> String {
 
 /// 7 wei from development account 4 to 0x42…42: its EIP-2718 bytes (`0x` hex) and hash.
 fn signed_transfer(nonce: u64) -> (String, String) {
+    signed_transfer_with_gas(nonce, 21_000)
+}
+
+fn signed_transfer_with_gas(nonce: u64, gas_limit: u64) -> (String, String) {
     let key = LocalKey::from_hex(DEV4).unwrap();
     let (raw, hash) = key.sign_eip1559(&Eip1559 {
         chain_id: 31_337,
         nonce,
         to: Some([0x42; 20]),
         value: 7,
-        gas_limit: 21_000,
+        gas_limit,
         max_fee_per_gas: 2 * GWEI,
         max_priority_fee_per_gas: GWEI,
         ..Eip1559::default()
@@ -170,6 +174,63 @@ fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
         let output = python.verify_receipts(&cert, &[file]);
         assert!(output.status.success(), "ccf.receipt: {}", describe(&output));
     }
+}
+
+/// A batch's sends are proposed without waiting for each other, yet each runs after the
+/// ones before it: consecutive nonces of one sender all succeed, a read in the middle sees
+/// what precedes it, a send over the prepared gas bound (executed the usual way) and a
+/// repeated one keep their places, and the node orders them as sent.
+#[test]
+fn a_batch_runs_in_order_each_part_seeing_the_parts_before_it() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        let dev4 = LocalKey::from_hex(DEV4).unwrap().address().to_string();
+        let sends = [
+            signed_transfer(0),
+            signed_transfer(1),
+            signed_transfer_with_gas(2, coco_evm::PREPARED_GAS_MAX + 1),
+            signed_transfer(3),
+        ];
+        let send = |id: u64, raw: &str| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [raw]});
+        let count = json!({"jsonrpc": "2.0", "id": 9, "method": "eth_getTransactionCount",
+            "params": [dev4, "pending"]});
+        let batch = json!([
+            send(0, &sends[0].0),
+            send(1, &sends[1].0),
+            count,
+            send(2, &sends[2].0),
+            send(5, &sends[1].0),
+            send(3, &sends[3].0),
+        ]);
+        let response = conn.post_json("/app/eth", &batch).await.unwrap();
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        let answers = body.as_array().unwrap_or_else(|| panic!("not a batch answer: {body}"));
+        assert_eq!(answers.len(), 6, "{body}");
+        for (answer, index) in answers.iter().zip([0, 1, 9, 2, 5, 3]) {
+            assert_eq!(answer["id"], json!(index), "answers keep the batch's order: {body}");
+        }
+        assert_eq!(answers[0]["result"], json!(sends[0].1));
+        assert_eq!(answers[1]["result"], json!(sends[1].1));
+        assert_eq!(answers[2]["result"], "0x2", "the read sees the two sends before it");
+        assert_eq!(answers[3]["result"], json!(sends[2].1));
+        assert_eq!(answers[4]["error"]["message"], "already known");
+        assert_eq!(answers[5]["result"], json!(sends[3].1));
+        let mut places = Vec::new();
+        for (_, hash) in &sends {
+            let receipt = poll(&mut conn, "eth_getTransactionReceipt", json!([hash])).await;
+            assert_eq!(receipt["status"], "0x1", "{receipt}");
+            let number = receipt["blockNumber"].as_str().unwrap().to_owned();
+            let index = receipt["transactionIndex"].as_str().unwrap().to_owned();
+            let number = u64::from_str_radix(number.trim_start_matches("0x"), 16).unwrap();
+            let index = u64::from_str_radix(index.trim_start_matches("0x"), 16).unwrap();
+            places.push((number, index));
+        }
+        assert!(places.is_sorted(), "blocks hold the sends in nonce order: {places:?}");
+        let latest = result(&mut conn, "eth_getTransactionCount", json!([dev4, "latest"])).await;
+        assert_eq!(latest, "0x4");
+    });
 }
 
 #[test]

@@ -1,0 +1,131 @@
+//! Running the parts of a split request (a JSON-RPC batch) in order, each its own
+//! transaction, so a later part sees what an earlier one wrote.
+//!
+//! Parts the app prepares ([`coco_node::App::prepare`]: an Ethereum transaction, its
+//! sender recovered here) are proposed one after another without waiting for each other
+//! and run when consensus appends them, under the node's lock: one Raft entry after the
+//! other, so order and visibility hold without a round trip per part. Any other part is
+//! a barrier: the parts before it finish first, then it runs the usual way (executed on a
+//! snapshot, then ordered).
+
+use coco_node::consensus::Proposal;
+use coco_node::{App, AppError, AppRequest, AppResponse, Commit, Node, Prepared};
+use coco_types::{Digest, TxId};
+use tokio::sync::oneshot;
+
+use crate::api_error::ApiError;
+use crate::execute::{Executed, execute_one};
+use crate::ordering;
+use crate::server::Shared;
+
+/// Most bytes of answers one split request collects (go-ethereum bounds a batch's answer at
+/// 25 MB); unprepared parts after that are refused without running (a prepared part's
+/// answer is a transaction hash).
+const SPLIT_RESPONSE_BYTES_MAX: usize = 25 * 1024 * 1024;
+
+type Outcome = Result<Executed, ApiError>;
+
+/// A prepared part proposed to consensus, its outcome still to come.
+struct InFlight {
+    ticket: u64,
+    proposal: Proposal,
+    receiver: oneshot::Receiver<Outcome>,
+}
+
+/// The parts' outcomes so far, in order, and the proposals still to settle after them.
+#[derive(Default)]
+struct Progress {
+    outcomes: Vec<Outcome>,
+    answered_bytes: usize,
+    in_flight: Vec<Result<InFlight, ApiError>>,
+}
+
+impl Progress {
+    fn push(&mut self, outcome: Outcome) {
+        if let Ok(executed) = &outcome {
+            self.answered_bytes += executed.reply.body.len();
+        }
+        self.outcomes.push(outcome);
+    }
+
+    /// Waits for every proposed part, in order.
+    async fn settle(&mut self, shared: &Shared) {
+        for proposed in std::mem::take(&mut self.in_flight) {
+            let outcome = match proposed {
+                Ok(InFlight { ticket, proposal, mut receiver }) => {
+                    ordering::wait(shared, ticket, proposal, &mut receiver).await.and_then(|o| o)
+                }
+                Err(e) => Err(e),
+            };
+            self.push(outcome);
+        }
+    }
+}
+
+/// Runs `parts` of `request` in order; returns the joined answer and the last
+/// transaction a part wrote.
+pub(crate) async fn run(
+    shared: &Shared,
+    request: &AppRequest<'_>,
+    parts: &[Vec<u8>],
+) -> (AppResponse, Option<TxId>) {
+    let mut progress = Progress::default();
+    for part in parts {
+        let part_request = AppRequest { body: part, ..*request };
+        if let Some(prepared) = shared.app.prepare(&part_request) {
+            progress.in_flight.push(propose_prepared(shared, prepared, request.now_ms).await);
+            continue;
+        }
+        // An unprepared part may read what the parts before it wrote: they finish first.
+        progress.settle(shared).await;
+        let outcome = if progress.answered_bytes > SPLIT_RESPONSE_BYTES_MAX {
+            // Bounded memory: the rest of the unprepared parts are refused, not run.
+            let message = format!("the answer exceeds {SPLIT_RESPONSE_BYTES_MAX} bytes");
+            Err(ApiError::from_app(AppError { status: 413, code: "ResponseTooLarge", message }))
+        } else {
+            execute_one(shared, &part_request).await
+        };
+        progress.push(outcome);
+    }
+    progress.settle(shared).await;
+    let last = progress.outcomes.iter().rev().find_map(|o| o.as_ref().ok()?.tx);
+    if last.is_some() && shared.node().signature_due(crate::server::now_ms()) {
+        shared.sign_now.notify_one();
+    }
+    let replies = (progress.outcomes.into_iter())
+        .map(|outcome| outcome.map(|executed| executed.reply).map_err(ApiError::into_app_error))
+        .collect();
+    (shared.app.join(parts, replies), last)
+}
+
+/// Queues a prepared part on the node and proposes it, without waiting for it to run.
+async fn propose_prepared(
+    shared: &Shared,
+    prepared: Prepared,
+    now_ms: u64,
+) -> Result<InFlight, ApiError> {
+    let app = shared.app.clone();
+    let (sender, receiver) = oneshot::channel();
+    let work: coco_node::Work = Box::new(move |node, _at| {
+        // The requester may have gone (a closed connection): the work still ran.
+        let _ = sender.send(execute_prepared(node, app.as_ref(), &prepared, now_ms));
+    });
+    let ticket = shared.node().submit(work).map_err(|e| ApiError::from_node(&e))?;
+    let proposal = ordering::propose(shared, ticket).await?;
+    Ok(InFlight { ticket, proposal, receiver })
+}
+
+/// Runs a prepared part at the seqno consensus gave it, under the node's lock: it sees
+/// every entry before it, and nothing can commit between its read and its write.
+fn execute_prepared(node: &mut Node, app: &dyn App, prepared: &Prepared, now_ms: u64) -> Outcome {
+    let mut tx = node.begin().map_err(|e| ApiError::from_node(&e))?;
+    let reply = app.execute_prepared(prepared, &mut tx, now_ms).map_err(ApiError::from_app)?;
+    if tx.write_set().is_empty() {
+        return Ok(Executed { reply, tx: None });
+    }
+    let claims = reply.claims_digest.unwrap_or(Digest::ZERO);
+    match node.commit_claimed(tx, claims).map_err(|e| ApiError::from_node(&e))? {
+        Commit::Ordered(tx) => Ok(Executed { reply, tx: Some(tx) }),
+        Commit::ReadOnly => Ok(Executed { reply, tx: None }),
+    }
+}
