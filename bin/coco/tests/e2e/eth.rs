@@ -193,7 +193,8 @@ fn a_batch_runs_in_order_each_part_seeing_the_parts_before_it() {
             signed_transfer_with_gas(2, coco_evm::PREPARED_GAS_MAX + 1),
             signed_transfer(3),
         ];
-        let send = |id: u64, raw: &str| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [raw]});
+        let method = "eth_sendRawTransaction";
+        let send = |id: u64, raw: &str| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": [raw]});
         let count = json!({"jsonrpc": "2.0", "id": 9, "method": "eth_getTransactionCount",
             "params": [dev4, "pending"]});
         let batch = json!([
