@@ -176,6 +176,10 @@ fn an_ethereum_transaction_has_a_coco_receipt_verifiable_offline() {
     }
 }
 
+fn request(id: u64, method: &str, params: &Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
 /// A batch's sends are proposed without waiting for each other, yet each runs after the
 /// ones before it: consecutive nonces of one sender all succeed, a read in the middle sees
 /// what precedes it, a send over the prepared gas bound (executed the usual way) and a
@@ -193,8 +197,7 @@ fn a_batch_runs_in_order_each_part_seeing_the_parts_before_it() {
             signed_transfer_with_gas(2, coco_evm::PREPARED_GAS_MAX + 1),
             signed_transfer(3),
         ];
-        let method = "eth_sendRawTransaction";
-        let send = |id: u64, raw: &str| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": [raw]});
+        let send = |id: u64, raw: &str| request(id, "eth_sendRawTransaction", &json!([raw]));
         let count = json!({"jsonrpc": "2.0", "id": 9, "method": "eth_getTransactionCount",
             "params": [dev4, "pending"]});
         let batch = json!([
