@@ -118,7 +118,7 @@ async fn propose_prepared(
 /// Runs a prepared part at the seqno consensus gave it, under the node's lock: it sees
 /// every entry before it, and nothing can commit between its read and its write.
 fn execute_prepared(node: &mut Node, app: &dyn App, prepared: &Prepared, now_ms: u64) -> Outcome {
-    let mut tx = node.begin().map_err(|e| ApiError::from_node(&e))?;
+    let mut tx = node.begin_exclusive();
     let reply = app.execute_prepared(prepared, &mut tx, now_ms).map_err(ApiError::from_app)?;
     if tx.write_set().is_empty() {
         return Ok(Executed { reply, tx: None });

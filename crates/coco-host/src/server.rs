@@ -312,7 +312,7 @@ fn app_signature_work(shared: &Arc<Shared>, node: &Node, now_ms: u64) -> Option<
     let app = shared.app.clone();
     Some(Box::new(move |node: &mut Node, _at| {
         // Not refused under backpressure: the signature that follows is what relieves it.
-        let mut tx = node.begin_read();
+        let mut tx = node.begin_exclusive();
         if let Err(e) = app.before_signature(&mut tx, now_ms) {
             return tracing::error!(error = %e, "app work before a signature refused");
         }

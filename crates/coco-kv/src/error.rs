@@ -132,6 +132,15 @@ pub enum Conflict {
         /// The seqno of the transaction's snapshot.
         read_seqno: Seqno,
     },
+    /// An exclusive transaction ([`crate::Store::begin_exclusive`]) recorded no reads,
+    /// and something committed after it began.
+    #[error("an exclusive transaction began at seqno {read_seqno}, the store is at {current}")]
+    NotExclusive {
+        /// The seqno of the transaction's snapshot.
+        read_seqno: Seqno,
+        /// The store's seqno now.
+        current: Seqno,
+    },
 }
 
 /// What was wrong with bytes being decoded (write set domain or KV snapshot).

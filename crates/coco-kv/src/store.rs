@@ -114,6 +114,14 @@ impl Store {
         Tx::new(self.snapshot())
     }
 
+    /// Begins a transaction for a caller that commits it before anything else commits
+    /// (under the lock that orders commits): it records no reads, which then need no
+    /// checking, and [`Store::commit`] refuses it if anything committed since it began.
+    #[must_use]
+    pub fn begin_exclusive(&self) -> Tx {
+        Tx { exclusive: true, ..Tx::new(self.snapshot()) }
+    }
+
     /// Commits a transaction: validates its reads against the current state, then applies
     /// its writes as seqno `current_seqno + 1`. Committed transactions are serializable in
     /// seqno order.
@@ -124,9 +132,13 @@ impl Store {
     /// back since it began; [`Error::HistoryFull`] if it writes and the rollback history
     /// is full. Either way the store is unchanged.
     pub fn commit(&mut self, tx: Tx) -> Result<CommitOutcome> {
-        let Tx { snapshot, reads, writes } = tx;
-        self.commit_check_conflicts(&snapshot, &reads)
-            .map_err(|conflict| Error::Conflict(Box::new(conflict)))?;
+        let Tx { snapshot, reads, writes, exclusive } = tx;
+        let checked = if exclusive {
+            self.commit_check_exclusive(&snapshot)
+        } else {
+            self.commit_check_conflicts(&snapshot, &reads)
+        };
+        checked.map_err(|conflict| Error::Conflict(Box::new(conflict)))?;
         // Release the transaction's copy of the state before applying: with no other
         // copy sharing the trees, the writes then mutate them in place, copying nothing.
         drop(snapshot);
@@ -137,6 +149,17 @@ impl Store {
         let seqno = self.current_seqno().next();
         self.apply(seqno, &writes)?;
         Ok(CommitOutcome::Written { seqno, write_set: writes })
+    }
+
+    fn commit_check_exclusive(&self, snapshot: &Snapshot) -> Result<(), Conflict> {
+        let read_seqno = snapshot.seqno;
+        if snapshot.epoch != self.epoch {
+            return Err(Conflict::RolledBack { read_seqno });
+        }
+        if read_seqno != self.current_seqno() {
+            return Err(Conflict::NotExclusive { read_seqno, current: self.current_seqno() });
+        }
+        Ok(())
     }
 
     fn commit_check_conflicts(&self, snapshot: &Snapshot, reads: &ReadSet) -> Result<(), Conflict> {

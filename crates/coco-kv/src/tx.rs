@@ -50,11 +50,14 @@ pub struct Tx {
     pub(crate) snapshot: Snapshot,
     pub(crate) reads: ReadSet,
     pub(crate) writes: WriteSet,
+    /// Begun by [`crate::Store::begin_exclusive`]: records no reads, and commits only if
+    /// nothing committed since it began.
+    pub(crate) exclusive: bool,
 }
 
 impl Tx {
     pub(crate) fn new(snapshot: Snapshot) -> Self {
-        Self { snapshot, reads: ReadSet::default(), writes: WriteSet::new() }
+        Self { snapshot, reads: ReadSet::default(), writes: WriteSet::new(), exclusive: false }
     }
 
     /// The seqno of the snapshot this transaction reads.
@@ -86,7 +89,9 @@ impl Tx {
             }
         }
         let found = self.snapshot.state.get(map, key);
-        self.reads.record_point(map, key, found.map(|value| value.version));
+        if !self.exclusive {
+            self.reads.record_point(map, key, found.map(|value| value.version));
+        }
         found.map(|value| (&*value.value, Some(value.version)))
     }
 
@@ -118,11 +123,13 @@ impl Tx {
             Some((last, _)) if items.len() == limit => Bound::Included(last.clone()),
             Some(_) | None => end.map(<[u8]>::to_vec),
         };
-        self.reads.ranges.push(RangeRead {
-            map: map.clone(),
-            start: start.map(<[u8]>::to_vec),
-            end: observed_end,
-        });
+        if !self.exclusive {
+            self.reads.ranges.push(RangeRead {
+                map: map.clone(),
+                start: start.map(<[u8]>::to_vec),
+                end: observed_end,
+            });
+        }
         items
     }
 

@@ -306,6 +306,15 @@ impl Node {
         Ok(self.kv.begin())
     }
 
+    /// Begins a transaction for work that runs under the node's lock at its seqno and
+    /// commits there, before anything else can: it records no reads, so none need
+    /// checking (the KV refuses it if anything committed meanwhile). Not refused under
+    /// backpressure: such work was bounded when it was queued ([`Node::submit`]).
+    #[must_use]
+    pub fn begin_exclusive(&self) -> Tx {
+        self.kv.begin_exclusive()
+    }
+
     /// Begins a read-only transaction: never refused, never conflicts.
     #[must_use]
     pub fn begin_read(&self) -> Tx {

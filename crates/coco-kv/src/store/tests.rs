@@ -289,6 +289,33 @@ fn transactions_begun_before_a_rollback_conflict() {
 }
 
 #[test]
+fn an_exclusive_transaction_commits_only_if_nothing_committed_since_it_began() {
+    let mut store = Store::new();
+    put(&mut store, b"a", b"1");
+    let mut tx = store.begin_exclusive();
+    assert_eq!(tx.get(&map("m"), b"a"), Some(&b"1"[..]));
+    tx.range(&map("m"), Bound::Unbounded, Bound::Unbounded, 10);
+    assert!(tx.reads.points.is_empty() && tx.reads.ranges.is_empty(), "records no reads");
+    tx.put(&map("m"), b"a", b"2");
+    let (seqno, _) = written(store.commit(tx).unwrap());
+    assert_eq!(seqno, Seqno(2));
+    // Something committed after it began: refused, though it read nothing that changed.
+    let mut late = store.begin_exclusive();
+    late.put(&map("m"), b"b", b"x");
+    put(&mut store, b"c", b"3");
+    let refused = conflict(store.commit(late));
+    assert_eq!(refused, Conflict::NotExclusive { read_seqno: Seqno(2), current: Seqno(3) });
+    assert_eq!(store.begin().get(&map("m"), b"b"), None, "the store is unchanged");
+    // Begun before a rollback to the same seqno: refused as rolled back.
+    let mut stale = store.begin_exclusive();
+    stale.put(&map("m"), b"b", b"x");
+    store.rollback(Seqno(2)).unwrap();
+    put(&mut store, b"c", b"other 3");
+    store.rollback(Seqno(2)).unwrap();
+    assert_eq!(conflict(store.commit(stale)), Conflict::RolledBack { read_seqno: Seqno(3) });
+}
+
+#[test]
 fn compact_is_monotone_and_bounded_by_current() {
     let mut store = Store::new();
     put(&mut store, b"a", b"1");
