@@ -49,6 +49,18 @@ pub trait Journal: Send + Sync + 'static {
     /// Storage failures, or a range outside what is held.
     fn read(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError>;
 
+    /// The entries at `from..to` as consensus applies committed ones: their positions,
+    /// with a payload only where consensus reads one (a configuration); any other entry
+    /// may come back as [`crate::JournalPayload::Blank`]. Every committed entry is applied,
+    /// and reading its sealed bytes back from the ledger only to drop them cost a read per
+    /// transaction. The default reads them whole.
+    ///
+    /// # Errors
+    /// As [`Journal::read`].
+    fn read_positions(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError> {
+        self.read(from, to)
+    }
+
     /// The last purged entry and the last entry held.
     ///
     /// # Errors

@@ -24,17 +24,22 @@ type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 /// The Raft log store: the journal's entries.
 pub(crate) struct LogStore<J> {
     journal: Arc<J>,
+    /// Reads give positions and configurations only ([`Journal::read_positions`]): true
+    /// for the store openraft's core keeps, which reads entries only to apply committed
+    /// ones and to find configurations; its log readers (replication) read them whole.
+    positions_only: bool,
 }
 
 impl<J: Journal> LogStore<J> {
+    /// The store for openraft's core.
     pub(crate) fn new(journal: Arc<J>) -> Self {
-        Self { journal }
+        Self { journal, positions_only: true }
     }
 }
 
 impl<J> Clone for LogStore<J> {
     fn clone(&self) -> Self {
-        Self { journal: self.journal.clone() }
+        Self { journal: self.journal.clone(), positions_only: self.positions_only }
     }
 }
 
@@ -94,7 +99,13 @@ impl<J: Journal> RaftLogReader<TypeConfig> for LogStore<J> {
         if from >= to {
             return Ok(Vec::new());
         }
-        let entries = self.journal.read(Seqno(from), Seqno(to)).map_err(|e| read_error(&e))?;
+        let (from, to) = (Seqno(from), Seqno(to));
+        let entries = if self.positions_only {
+            self.journal.read_positions(from, to)
+        } else {
+            self.journal.read(from, to)
+        }
+        .map_err(|e| read_error(&e))?;
         Ok(entries.into_iter().map(from_journal).collect())
     }
 }
@@ -109,7 +120,7 @@ impl<J: Journal> RaftLogStorage<TypeConfig> for LogStore<J> {
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
+        Self { journal: self.journal.clone(), positions_only: false }
     }
 
     async fn save_vote(&mut self, vote: &openraft::Vote<NodeId>) -> Result<()> {

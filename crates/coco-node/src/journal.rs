@@ -231,7 +231,11 @@ impl Journal for SharedNode {
     }
 
     fn read(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError> {
-        self.lock().read_entries(from, to).map_err(journal_error("reading"))
+        self.lock().read_entries(from, to, true).map_err(journal_error("reading"))
+    }
+
+    fn read_positions(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>, JournalError> {
+        self.lock().read_entries(from, to, false).map_err(journal_error("reading"))
     }
 
     fn bounds(&self) -> Result<(Option<TxId>, Option<TxId>), JournalError> {
@@ -419,7 +423,9 @@ impl Node {
         Ok(())
     }
 
-    fn read_entries(&self, from: Seqno, to: Seqno) -> Result<Vec<JournalEntry>> {
+    /// The entries at `from..to`; without `sealed`, entries other than configurations
+    /// come back blank (positions only, see [`Journal::read_positions`]).
+    fn read_entries(&self, from: Seqno, to: Seqno, sealed: bool) -> Result<Vec<JournalEntry>> {
         // What consensus purged is still in the ledger (purging only stops replication),
         // and a replication read may race with the purge: serve it. Only entries before
         // the snapshot this node started from are not held.
@@ -438,7 +444,8 @@ impl Node {
             };
             let payload = match self.memberships.get(&seqno) {
                 Some(membership) => JournalPayload::Membership(membership.clone()),
-                None => JournalPayload::Sealed(self.ledger.read_entry(seqno)?),
+                None if sealed => JournalPayload::Sealed(self.ledger.read_entry(seqno)?),
+                None => JournalPayload::Blank,
             };
             entries.push(JournalEntry { tx: TxId { view, seqno }, payload });
         }
