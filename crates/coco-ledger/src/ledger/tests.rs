@@ -424,6 +424,22 @@ fn split_flush_makes_entries_durable_while_appends_continue() {
 }
 
 #[test]
+fn write_buffered_hands_entries_to_the_os_and_leaves_them_to_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
+    append_range(&mut ledger, 1..=2);
+    let chunk = ledger.current.as_ref().unwrap();
+    let path = dir.path().join(ChunkName::file_name(chunk.start, 0, ChunkState::InProgress));
+    let expected = chunk.len;
+    assert!(std::fs::metadata(&path).unwrap().len() < expected, "still in the write buffer");
+    ledger.write_buffered().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), expected, "in the file: a crash keeps it");
+    assert!(ledger.current.as_ref().unwrap().unsynced, "not durable yet: the next sync covers it");
+    assert_eq!(ledger.begin_flush().unwrap().sync().unwrap(), Seqno(2));
+    assert!(!ledger.current.as_ref().unwrap().unsynced);
+}
+
+#[test]
 fn merged_syncs_cover_both_even_across_a_completed_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = Ledger::open(dir.path(), CHUNK_BYTES).unwrap();
