@@ -431,9 +431,9 @@ fn write_buffered_hands_entries_to_the_os_and_leaves_them_to_the_next_sync() {
     let chunk = ledger.current.as_ref().unwrap();
     let path = dir.path().join(ChunkName::file_name(chunk.start, 0, ChunkState::InProgress));
     let expected = chunk.len;
-    assert!(std::fs::metadata(&path).unwrap().len() < expected, "still in the write buffer");
+    assert!(fs::metadata(&path).unwrap().len() < expected, "still in the write buffer");
     ledger.write_buffered().unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), expected, "in the file: a crash keeps it");
+    assert_eq!(fs::metadata(&path).unwrap().len(), expected, "in the file: a crash keeps it");
     assert!(ledger.current.as_ref().unwrap().unsynced, "not durable yet: the next sync covers it");
     assert_eq!(ledger.begin_flush().unwrap().sync().unwrap(), Seqno(2));
     assert!(!ledger.current.as_ref().unwrap().unsynced);
