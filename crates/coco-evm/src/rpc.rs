@@ -136,26 +136,11 @@ fn dispatch(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
         "eth_getBlockTransactionCountByNumber" | "eth_getBlockTransactionCountByHash" => {
             block_tx_count(ctx, p)
         }
-        "eth_getLogs" => {
-            let latest = latest(ctx)?;
-            logs::logs(ctx.tx, &logs::query(param(p, 0))?, latest)
-        }
-        "eth_newFilter" => {
-            let latest = latest(ctx)?;
-            ctx.app.filters.new_log_filter(param(p, 0), latest, ctx.node.now_ms())
-        }
-        "eth_newBlockFilter" => {
-            let latest = latest(ctx)?;
-            ctx.app.filters.new_block_filter(latest, ctx.node.now_ms())
-        }
-        "eth_getFilterChanges" => {
-            let latest = latest(ctx)?;
-            ctx.app.filters.changes(ctx.tx, param(p, 0), latest, ctx.node.now_ms())
-        }
-        "eth_getFilterLogs" => {
-            let latest = latest(ctx)?;
-            ctx.app.filters.all_logs(ctx.tx, param(p, 0), latest, ctx.node.now_ms())
-        }
+        "eth_getLogs"
+        | "eth_newFilter"
+        | "eth_newBlockFilter"
+        | "eth_getFilterChanges"
+        | "eth_getFilterLogs" => log_method(ctx, method, p),
         "eth_uninstallFilter" => ctx.app.filters.uninstall(param(p, 0)),
         "coco_getTransactionReceipt" => coco_receipt(ctx, p),
         _ => Err(RpcError {
@@ -163,6 +148,19 @@ fn dispatch(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
             message: format!("the method {method} does not exist/is not available"),
             data: None,
         }),
+    }
+}
+
+/// The log and filter methods: each sees blocks up to the newest committed one.
+fn log_method(ctx: &mut Ctx<'_>, method: &str, p: &Value) -> RpcResult {
+    let latest = latest(ctx)?;
+    let (filters, now_ms) = (&ctx.app.filters, ctx.node.now_ms());
+    match method {
+        "eth_getLogs" => logs::logs(ctx.tx, &logs::query(param(p, 0))?, latest),
+        "eth_newFilter" => filters.new_log_filter(param(p, 0), latest, now_ms),
+        "eth_newBlockFilter" => filters.new_block_filter(latest, now_ms),
+        "eth_getFilterChanges" => filters.changes(ctx.tx, param(p, 0), latest, now_ms),
+        _ => filters.all_logs(ctx.tx, param(p, 0), latest, now_ms),
     }
 }
 
@@ -353,9 +351,10 @@ fn block_tx_count(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
 
 fn fee_history(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let count = params::quantity_u64(param(p, 0), "blockCount")?.clamp(1, 1024);
+    let latest = latest(ctx)?;
     let newest = match params::block_id(param(p, 1))? {
-        BlockId::Number(number) => number.min(latest(ctx)?),
-        BlockId::Latest | BlockId::Pending | BlockId::Hash(_) => latest(ctx)?,
+        BlockId::Number(number) => number.min(latest),
+        BlockId::Latest | BlockId::Pending | BlockId::Hash(_) => latest,
     };
     let oldest = newest.saturating_sub(count - 1);
     let percentiles = fee_percentiles(param(p, 2))?;

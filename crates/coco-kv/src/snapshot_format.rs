@@ -76,7 +76,10 @@ impl Snapshot {
         for (name, map) in self.domain(public) {
             put_bytes(out, name.as_str().as_bytes());
             put_u64(out, map.last_write.0);
-            put_u64(out, entries_len(map));
+            // The entries' size goes before them: written once they are, so the map is
+            // walked once here (its size was already summed to size the buffer).
+            put_u64(out, 0);
+            let entries_at = out.len();
             for (key, value) in &map.entries {
                 put_u64(out, key.len() as u64);
                 put_padded(out, key);
@@ -84,6 +87,8 @@ impl Snapshot {
                 out.extend_from_slice(&value.version.0.to_le_bytes());
                 put_padded(out, &value.value);
             }
+            let entries = (out.len() - entries_at) as u64;
+            out[entries_at - 8..entries_at].copy_from_slice(&entries.to_le_bytes());
         }
     }
 

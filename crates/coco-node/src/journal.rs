@@ -119,6 +119,19 @@ impl SharedNode {
         Ok(after)
     }
 
+    /// The newest committed snapshot: where it is and its file.
+    fn newest_snapshot(&self) -> Result<Option<(SnapshotAt, PathBuf)>, JournalError> {
+        let node = self.lock();
+        let newest = node.snapshots.committed().map_err(|e| JournalError::new("listing", e))?;
+        let Some(newest) = newest.last() else { return Ok(None) };
+        let Some(view) = node.view_of(newest.seqno) else { return Ok(None) };
+        let at = SnapshotAt {
+            tx: TxId { view, seqno: newest.seqno },
+            membership: node.membership_at(newest.seqno),
+        };
+        Ok(Some((at, newest.path.clone())))
+    }
+
     /// Syncs what [`Journal::append`] wrote, in order, coalescing a backlog.
     fn sync_loop(&self, jobs: &mpsc::Receiver<PendingSync>) {
         while let Ok(first) = jobs.recv() {
@@ -140,24 +153,9 @@ impl SharedNode {
     }
 }
 
-impl SharedNode {
-    /// The newest committed snapshot: where it is and its file.
-    fn newest_snapshot(&self) -> Result<Option<(SnapshotAt, PathBuf)>, JournalError> {
-        let node = self.lock();
-        let newest = node.snapshots.committed().map_err(|e| JournalError::new("listing", e))?;
-        let Some(newest) = newest.last() else { return Ok(None) };
-        let Some(view) = node.view_of(newest.seqno) else { return Ok(None) };
-        let at = SnapshotAt {
-            tx: TxId { view, seqno: newest.seqno },
-            membership: node.membership_at(newest.seqno),
-        };
-        Ok(Some((at, newest.path.clone())))
-    }
-}
-
-/// Writes each snapshot job, then hands the result back to the node.
-/// The thread keeps one buffer (the size of the state) for all snapshots: a fresh one
-/// each time cost more in zeroed pages than the encoding itself.
+/// Writes each snapshot job, then hands the result back to the node. The thread keeps
+/// one buffer (the size of the state) for all snapshots: a fresh one each time cost more
+/// in zeroed pages than the encoding itself.
 fn snapshot_loop(node: &std::sync::Weak<Mutex<Node>>, jobs: &mpsc::Receiver<SnapshotJob>) {
     let mut buffer = Vec::new();
     while let Ok(job) = jobs.recv() {
