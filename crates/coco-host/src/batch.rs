@@ -8,6 +8,8 @@
 //! a barrier: the parts before it finish first, then it runs the usual way (executed on a
 //! snapshot, then ordered).
 
+use std::collections::VecDeque;
+
 use coco_node::consensus::Proposal;
 use coco_node::{App, AppError, AppRequest, AppResponse, Commit, Node, Prepared};
 use coco_types::{Digest, TxId};
@@ -70,12 +72,15 @@ pub(crate) async fn run(
     parts: &[Vec<u8>],
 ) -> (AppResponse, Option<TxId>) {
     let mut progress = Progress::default();
+    let mut prepared_run = Vec::new();
     for part in parts {
         let part_request = AppRequest { body: part, ..*request };
         if let Some(prepared) = shared.app.prepare(&part_request) {
-            progress.in_flight.push(propose_prepared(shared, prepared, request.now_ms).await);
+            prepared_run.push(prepared);
             continue;
         }
+        propose_prepared(shared, std::mem::take(&mut prepared_run), request.now_ms, &mut progress)
+            .await;
         // An unprepared part may read what the parts before it wrote: they finish first.
         progress.settle(shared).await;
         let outcome = if progress.answered_bytes > SPLIT_RESPONSE_BYTES_MAX {
@@ -87,6 +92,7 @@ pub(crate) async fn run(
         };
         progress.push(outcome);
     }
+    propose_prepared(shared, prepared_run, request.now_ms, &mut progress).await;
     progress.settle(shared).await;
     let last = progress.outcomes.iter().rev().find_map(|o| o.as_ref().ok()?.tx);
     if last.is_some() && shared.node().signature_due(crate::server::now_ms()) {
@@ -98,21 +104,69 @@ pub(crate) async fn run(
     (shared.app.join(parts, replies), last)
 }
 
-/// Queues a prepared part on the node and proposes it, without waiting for it to run.
+/// Queues a run of consecutive prepared parts on the node and proposes them in order,
+/// without waiting for them to run. The run is queued under one lock: consensus executes
+/// entries under that lock, and taking it once per part put the request's worker thread
+/// to sleep behind an execution for every part.
 async fn propose_prepared(
     shared: &Shared,
-    prepared: Prepared,
+    run: Vec<Prepared>,
     now_ms: u64,
-) -> Result<InFlight, ApiError> {
-    let app = shared.app.clone();
-    let (sender, receiver) = oneshot::channel();
-    let work: coco_node::Work = Box::new(move |node, _at| {
-        // The requester may have gone (a closed connection): the work still ran.
-        let _ = sender.send(execute_prepared(node, app.as_ref(), &prepared, now_ms));
-    });
-    let ticket = shared.node().submit(work).map_err(|e| ApiError::from_node(&e))?;
-    let proposal = ordering::propose(shared, ticket).await?;
-    Ok(InFlight { ticket, proposal, receiver })
+    progress: &mut Progress,
+) {
+    if run.is_empty() {
+        return;
+    }
+    let mut receivers = Vec::with_capacity(run.len());
+    let mut unproposed = Unproposed { shared, tickets: VecDeque::with_capacity(run.len()) };
+    {
+        let mut node = shared.node();
+        for prepared in run {
+            let app = shared.app.clone();
+            let (sender, receiver) = oneshot::channel();
+            let work: coco_node::Work = Box::new(move |node, _at| {
+                // The requester may have gone (a closed connection): the work still ran.
+                let _ = sender.send(execute_prepared(node, app.as_ref(), &prepared, now_ms));
+            });
+            match node.submit(work) {
+                Ok(ticket) => {
+                    unproposed.tickets.push_back(ticket);
+                    receivers.push(Ok((ticket, receiver)));
+                }
+                Err(e) => receivers.push(Err(ApiError::from_node(&e))),
+            }
+        }
+    }
+    for queued in receivers {
+        let in_flight = match queued {
+            Ok((ticket, receiver)) => {
+                assert_eq!(unproposed.tickets.pop_front(), Some(ticket), "proposed in order");
+                ordering::propose(shared, ticket).await.map(|proposal| InFlight {
+                    ticket,
+                    proposal,
+                    receiver,
+                })
+            }
+            Err(e) => Err(e),
+        };
+        progress.in_flight.push(in_flight);
+    }
+}
+
+/// Tickets queued on the node and not proposed yet: if the request goes away before they
+/// are (its future dropped), they are forgotten rather than left queued for ever.
+struct Unproposed<'a> {
+    shared: &'a Shared,
+    tickets: VecDeque<u64>,
+}
+
+impl Drop for Unproposed<'_> {
+    fn drop(&mut self) {
+        if !self.tickets.is_empty() {
+            let mut node = self.shared.node();
+            self.tickets.iter().for_each(|ticket| node.forget(*ticket));
+        }
+    }
 }
 
 /// Runs a prepared part at the seqno consensus gave it, under the node's lock: it sees

@@ -3,8 +3,8 @@
 //! group-commits the ledger.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use coco_node::consensus::{Consensus, Settings};
@@ -56,7 +56,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Locks the node. A poisoned lock means a handler panicked mid-mutation, which
     /// breaks the node's invariants: crashing is the only safe answer.
-    pub(crate) fn node(&self) -> MutexGuard<'_, Node> {
+    pub(crate) fn node(&self) -> coco_node::NodeGuard<'_> {
         self.node.lock()
     }
 }

@@ -11,7 +11,9 @@
 //! Beside the ledger, the state directory holds the node's vote and the configuration at
 //! seqno 0 (Raft's first entry, which is not a ledger entry).
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use coco_consensus::{
@@ -42,9 +44,45 @@ pub type OnCommit = Arc<dyn Fn(TxId) + Send + Sync>;
 #[derive(Clone)]
 pub struct SharedNode {
     node: Arc<Mutex<Node>>,
+    /// The seqno of the first signature above the commit point (`u64::MAX`: none yet),
+    /// published whenever the lock is released. Only a signature moves the commit point,
+    /// so consensus's commit notifications below it skip the lock: one arrives per entry,
+    /// and each one waiting for the lock while an entry executes held a worker thread.
+    next_signature: Arc<AtomicU64>,
     on_commit: OnCommit,
     /// The sync thread's queue; `None` syncs inline (deterministic, for the simulator).
     syncer: Option<mpsc::Sender<PendingSync>>,
+}
+
+/// The node, locked. Releasing it publishes the first signature above the commit point
+/// ([`SharedNode`]'s `next_signature`): every change to signatures or to the commit
+/// point happens under the lock, so the published value is never above the truth once
+/// the holder is gone.
+pub struct NodeGuard<'a> {
+    node: MutexGuard<'a, Node>,
+    next_signature: &'a AtomicU64,
+}
+
+impl Deref for NodeGuard<'_> {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+impl DerefMut for NodeGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
+}
+
+impl Drop for NodeGuard<'_> {
+    fn drop(&mut self) {
+        let above = self.node.committed.seqno.next();
+        let next = self.node.signatures.range(above..).next().map_or(u64::MAX, |(s, _)| s.0);
+        self.next_signature.store(next, Ordering::Release);
+    }
 }
 
 impl SharedNode {
@@ -55,12 +93,11 @@ impl SharedNode {
     /// # Panics
     /// If the OS cannot start a thread.
     #[must_use]
-    pub fn new(node: Node, on_commit: OnCommit) -> Self {
-        let mut node = under_consensus(node);
+    pub fn new(mut node: Node, on_commit: OnCommit) -> Self {
         let (writer, snapshot_jobs) = mpsc::channel::<SnapshotJob>();
         node.snapshot_writer = Some(writer);
         let (syncer, jobs) = mpsc::channel::<PendingSync>();
-        let shared = Self { node: Arc::new(Mutex::new(node)), on_commit, syncer: Some(syncer) };
+        let shared = Self { syncer: Some(syncer), ..Self::new_synchronous(node, on_commit) };
         let worker = shared.clone();
         std::thread::Builder::new()
             .name("coco-ledger-sync".into())
@@ -81,7 +118,14 @@ impl SharedNode {
     /// which the fault simulator needs.
     #[must_use]
     pub fn new_synchronous(node: Node, on_commit: OnCommit) -> Self {
-        Self { node: Arc::new(Mutex::new(under_consensus(node))), on_commit, syncer: None }
+        let shared = Self {
+            node: Arc::new(Mutex::new(under_consensus(node))),
+            next_signature: Arc::new(AtomicU64::new(0)),
+            on_commit,
+            syncer: None,
+        };
+        drop(shared.lock()); // publishes next_signature
+        shared
     }
 
     /// Locks the node. A poisoned lock means a mutation panicked, which breaks the node's
@@ -89,8 +133,24 @@ impl SharedNode {
     ///
     /// # Panics
     /// If a previous holder panicked.
-    pub fn lock(&self) -> MutexGuard<'_, Node> {
-        self.node.lock().expect("node lock poisoned: a mutation panicked")
+    pub fn lock(&self) -> NodeGuard<'_> {
+        let node = self.node.lock().expect("node lock poisoned: a mutation panicked");
+        NodeGuard { node, next_signature: &self.next_signature }
+    }
+
+    /// Locks the node if nobody holds it.
+    ///
+    /// # Panics
+    /// If a previous holder panicked.
+    pub fn try_lock(&self) -> Option<NodeGuard<'_>> {
+        let node = match self.node.try_lock() {
+            Ok(node) => node,
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                panic!("node lock poisoned: a mutation panicked")
+            }
+        };
+        Some(NodeGuard { node, next_signature: &self.next_signature })
     }
 
     /// Makes appended entries durable now (one fsync for everything appended so far,
@@ -268,6 +328,11 @@ impl Journal for SharedNode {
     }
 
     fn commit(&self, upto: TxId) -> Result<(), JournalError> {
+        if upto.seqno.0 < self.next_signature.load(Ordering::Acquire) {
+            // No signature in (commit point, upto]: the commit point stays. Consensus only
+            // commits appended entries, and appending a signature published it first.
+            return Ok(());
+        }
         let (before, after) = {
             let mut node = self.lock();
             let before = node.committed();
@@ -523,4 +588,76 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<O
 
 fn corrupt(reason: &str) -> Error {
     Error::Corrupt { what: "consensus entry".to_owned(), reason: reason.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use coco_consensus::{Journal, JournalEntry, JournalPayload};
+    use coco_kv::MapName;
+    use coco_types::TxId;
+
+    use super::SharedNode;
+    use crate::node::tests::{NOW_MS, config};
+    use crate::node::{Commit, Node};
+
+    /// Appends the work of `tickets` at the next seqnos, durably; returns the last TxId.
+    fn append(shared: &SharedNode, tickets: &[u64]) -> TxId {
+        for ticket in tickets {
+            let tx = {
+                let node = shared.lock();
+                TxId { view: node.view(), seqno: node.last_seqno().next() }
+            };
+            let entry = JournalEntry { tx, payload: JournalPayload::Local(*ticket) };
+            shared.append(vec![entry]).unwrap()().unwrap();
+        }
+        let node = shared.lock();
+        TxId { view: node.view(), seqno: node.last_seqno() }
+    }
+
+    fn write(shared: &SharedNode) -> TxId {
+        let ticket = shared.lock().submit(Box::new(|node: &mut Node, _at| {
+            let mut tx = node.begin().unwrap();
+            tx.put(&MapName::new("records").unwrap(), b"key", b"value");
+            assert!(matches!(node.commit(tx).unwrap(), Commit::Ordered(_)));
+        }));
+        append(shared, &[ticket.unwrap()])
+    }
+
+    fn sign(shared: &SharedNode) -> TxId {
+        let tickets = shared.lock().queue_signature(NOW_MS).unwrap();
+        append(shared, &tickets)
+    }
+
+    #[test]
+    fn the_commit_point_moves_when_consensus_commits_a_signature_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+        let shared = SharedNode::new_synchronous(node, Arc::new(|_| {}));
+        let start = shared.lock().committed();
+
+        let written = write(&shared);
+        shared.commit(written).unwrap();
+        assert_eq!(shared.lock().committed(), start, "no signature covers the write yet");
+        let signed = sign(&shared);
+        shared.commit(written).unwrap();
+        assert_eq!(shared.lock().committed(), start, "the signature is not committed");
+        shared.commit(signed).unwrap();
+        assert_eq!(shared.lock().committed(), signed);
+
+        // A signature rolled back, and a write appended in its place: committing the write
+        // moves nothing; the signature appended after it does.
+        let written = write(&shared);
+        let rolled_back = sign(&shared);
+        shared.truncate(written.seqno.next()).unwrap();
+        let replacement = write(&shared);
+        assert!(replacement.seqno <= rolled_back.seqno);
+        shared.commit(replacement).unwrap();
+        assert_eq!(shared.lock().committed(), signed);
+        let signed_again = sign(&shared);
+        shared.commit(signed_again).unwrap();
+        assert_eq!(shared.lock().committed(), signed_again);
+        shared.lock().check_invariants();
+    }
 }

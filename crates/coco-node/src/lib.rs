@@ -49,7 +49,7 @@ pub use error::{Error, Result};
 pub use gov::{GovCall, GovFailure, GovRead, GovReply};
 pub use identity::{CERT_VALIDITY_DAYS, write_private};
 pub use join::{JoinError, JoinMaterial, JoinRequest, JoinState, node_id_of};
-pub use journal::{OnCommit, SharedNode};
+pub use journal::{NodeGuard, OnCommit, SharedNode};
 pub use node::{Commit, Metrics, Node, NodeState, ServiceStatus, SignatureRecord, Work};
 pub use node_secrets::ENCRYPTED_LEDGER_SECRETS;
 pub use receipt::{JsonReceipt, LeafComponents};

@@ -519,4 +519,4 @@ fn snapshot_to_start_from(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

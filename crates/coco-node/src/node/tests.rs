@@ -10,9 +10,9 @@ use super::{Commit, Node};
 use crate::config::{NetworkConfig, NodeConfig, ServiceConfig, StorageConfig};
 use crate::error::Error;
 
-const NOW_MS: u64 = 1_790_000_000_000;
+pub(crate) const NOW_MS: u64 = 1_790_000_000_000;
 
-fn config(dir: &Path) -> NodeConfig {
+pub(crate) fn config(dir: &Path) -> NodeConfig {
     let member = SigningKey::generate_p384().unwrap();
     let cert = Certificate::self_signed_identity(&member, "member0", NOW_MS / 1000, 30).unwrap();
     let member_path = dir.join("member0_cert.pem");
