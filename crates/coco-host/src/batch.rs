@@ -131,7 +131,7 @@ async fn propose_prepared(
             match node.submit(work) {
                 Ok(ticket) => {
                     unproposed.tickets.push_back(ticket);
-                    receivers.push(Ok((ticket, receiver)));
+                    receivers.push(Ok(receiver));
                 }
                 Err(e) => receivers.push(Err(ApiError::from_node(&e))),
             }
@@ -139,8 +139,8 @@ async fn propose_prepared(
     }
     for queued in receivers {
         let in_flight = match queued {
-            Ok((ticket, receiver)) => {
-                assert_eq!(unproposed.tickets.pop_front(), Some(ticket), "proposed in order");
+            Ok(receiver) => {
+                let ticket = unproposed.tickets.pop_front().expect("a ticket per queued part");
                 ordering::propose(shared, ticket).await.map(|proposal| InFlight {
                     ticket,
                     proposal,

@@ -138,21 +138,6 @@ impl SharedNode {
         NodeGuard { node, next_signature: &self.next_signature }
     }
 
-    /// Locks the node if nobody holds it.
-    ///
-    /// # Panics
-    /// If a previous holder panicked.
-    pub fn try_lock(&self) -> Option<NodeGuard<'_>> {
-        let node = match self.node.try_lock() {
-            Ok(node) => node,
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-            Err(std::sync::TryLockError::Poisoned(_)) => {
-                panic!("node lock poisoned: a mutation panicked")
-            }
-        };
-        Some(NodeGuard { node, next_signature: &self.next_signature })
-    }
-
     /// Makes appended entries durable now (one fsync for everything appended so far,
     /// outside the lock), then advances the commit point.
     ///

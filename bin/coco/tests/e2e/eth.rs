@@ -198,8 +198,7 @@ fn a_batch_runs_in_order_each_part_seeing_the_parts_before_it() {
             signed_transfer(3),
         ];
         let send = |id: u64, raw: &str| request(id, "eth_sendRawTransaction", &json!([raw]));
-        let count = json!({"jsonrpc": "2.0", "id": 9, "method": "eth_getTransactionCount",
-            "params": [dev4, "pending"]});
+        let count = request(9, "eth_getTransactionCount", &json!([dev4, "pending"]));
         let batch = json!([
             send(0, &sends[0].0),
             send(1, &sends[1].0),
@@ -245,8 +244,7 @@ fn bad_ethereum_requests_get_json_rpc_errors_and_change_nothing() {
         let mut conn = node.connect(&Who::User).await;
         let dev4 = LocalKey::from_hex(DEV4).unwrap().address().to_string();
         let method = "eth_sendRawTransaction";
-        let send =
-            |raw: &str| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": [raw]});
+        let send = |raw: &str| request(1, method, &json!([raw]));
         let cases = [
             (json!({"jsonrpc": "2.0", "id": 1, "method": "eth_nope"}), -32601),
             (json!({"jsonrpc": "1.0", "id": 1, "method": "eth_chainId"}), -32600),
