@@ -88,12 +88,14 @@ fn per_transaction(c: &mut Criterion) {
         );
     });
     let signed = app.decode(&raws[0]).unwrap();
+    let codes = coco_evm::state::CodeCache::default();
     c.bench_function("evm/erc20_transfer (execute, write; sender known)", |b| {
         b.iter_batched(
             || store.begin(),
             |mut tx| {
                 let sent =
-                    coco_evm::transact::send(&mut tx, &signed, &raws[0], 1_700_000_000).unwrap();
+                    coco_evm::transact::send(&mut tx, &codes, &signed, &raws[0], 1_700_000_000)
+                        .unwrap();
                 black_box((sent, tx))
             },
             BatchSize::SmallInput,

@@ -193,6 +193,7 @@ pub struct EthApp {
     config: EthConfig,
     block_txs_max: usize,
     pub(crate) filters: rpc::logs::Filters,
+    pub(crate) codes: state::CodeCache,
 }
 
 impl EthApp {
@@ -201,7 +202,12 @@ impl EthApp {
     #[must_use]
     pub fn new(config: EthConfig) -> Self {
         let block_txs_max = block::block_txs_max(coco_types::Limits::default().write_set_bytes_max);
-        Self { config, block_txs_max, filters: rpc::logs::Filters::default() }
+        Self {
+            config,
+            block_txs_max,
+            filters: rpc::logs::Filters::default(),
+            codes: state::CodeCache::default(),
+        }
     }
 
     /// Seals blocks whose write sets fit `write_set_bytes_max` (the node's `[limits]`):
@@ -260,7 +266,7 @@ impl EthApp {
     /// Sends a prepared transaction in `tx`, as `eth_sendRawTransaction` would; refusals
     /// (nonce, funds, fees) are JSON-RPC errors and write nothing.
     pub fn execute_prepared(&self, prepared: &PreparedSend, tx: &mut Tx, now_ms: u64) -> Reply {
-        let sent = transact::send(tx, &prepared.signed, &prepared.raw, now_ms / 1000);
+        let sent = transact::send(tx, &self.codes, &prepared.signed, &prepared.raw, now_ms / 1000);
         rpc::sent_reply(prepared.id.clone(), sent)
     }
 

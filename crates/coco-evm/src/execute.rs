@@ -12,7 +12,7 @@ use revm::state::EvmState;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
 
 use crate::error::TxError;
-use crate::state::{KvDb, StateError};
+use crate::state::{CodeCache, KvDb, StateError};
 
 /// The hard fork Coco runs: Prague (solc's default target up to 0.8.29, and what
 /// anvil and Hardhat ran through 2025). Osaka would cap a transaction's gas at 2^24.
@@ -116,7 +116,13 @@ pub struct Outcome {
 /// # Errors
 /// [`TxError`] for a transaction the chain refuses (nothing may be written then), or
 /// corrupt state.
-pub fn run(tx: &mut Tx, block: &BlockContext, env: TxEnv, call: bool) -> Result<Outcome, TxError> {
+pub fn run(
+    tx: &mut Tx,
+    codes: &CodeCache,
+    block: &BlockContext,
+    env: TxEnv,
+    call: bool,
+) -> Result<Outcome, TxError> {
     let mut cfg = CfgEnv::new_with_spec(SPEC).with_chain_id(block.chain_id);
     // A call is not a signed transaction: no nonce to match, no fee (so no base fee), and
     // it may come from a contract (EIP-3607 guards signatures, which a call has none of).
@@ -130,7 +136,7 @@ pub fn run(tx: &mut Tx, block: &BlockContext, env: TxEnv, call: bool) -> Result<
         beneficiary: BENEFICIARY,
         ..BlockEnv::default()
     };
-    let db = KvDb { tx, beneficiary: BENEFICIARY };
+    let db = KvDb { tx, codes, beneficiary: BENEFICIARY };
     let mut evm =
         Context::mainnet().with_db(db).with_cfg(cfg).with_block(block_env).build_mainnet();
     match evm.transact(env) {

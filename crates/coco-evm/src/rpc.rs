@@ -202,7 +202,7 @@ fn call(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let call = params::call(param(p, 0))?;
     require_current_state(ctx, p, 1)?;
     let now_s = ctx.now_s();
-    match transact::call(ctx.tx, &call, now_s).map_err(tx_error)? {
+    match transact::call(ctx.tx, &ctx.app.codes, &call, now_s).map_err(tx_error)? {
         CallOutcome::Returned { output, .. } => Ok(hex(output)),
         failed @ (CallOutcome::Reverted(_) | CallOutcome::Halted(_)) => Err(call_failed(&failed)),
     }
@@ -212,7 +212,7 @@ fn estimate_gas(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let call = params::call(param(p, 0))?;
     require_current_state(ctx, p, 1)?;
     let now_s = ctx.now_s();
-    match transact::estimate_gas(ctx.tx, &call, now_s).map_err(tx_error)? {
+    match transact::estimate_gas(ctx.tx, &ctx.app.codes, &call, now_s).map_err(tx_error)? {
         Ok(gas) => Ok(qty(gas)),
         Err(failed) => Err(call_failed(&failed)),
     }
@@ -242,7 +242,7 @@ fn send_raw(ctx: &mut Ctx<'_>, p: &Value) -> RpcResult {
     let raw = params::data(param(p, 0), "transaction")?;
     let signed = ctx.app.decode(&raw).map_err(tx_error)?;
     let now_s = ctx.now_s();
-    let sent = transact::send(ctx.tx, &signed, &raw, now_s).map_err(tx_error)?;
+    let sent = transact::send(ctx.tx, &ctx.app.codes, &signed, &raw, now_s).map_err(tx_error)?;
     ctx.claims_digest = Some(transact::claims_digest(&sent.hash, &sent.record));
     Ok(hex(sent.hash))
 }

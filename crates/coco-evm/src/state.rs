@@ -110,10 +110,53 @@ fn storage_key(address: &Address, slot: &U256) -> Vec<u8> {
     key
 }
 
+/// Most bytes of contract code [`CodeCache`] keeps before it starts over.
+pub const CODE_CACHE_BYTES_MAX: usize = 64 << 20;
+
+/// Contracts' code as revm runs it, by code hash. revm analyses code (its jump table)
+/// each time it loads it, and that was a fifth of an ERC-20 transfer's execution under
+/// the node lock. Code is content-addressed and never changes under its hash, so a hit
+/// is always right; a contract's account (read through the KV, in the read set) is what
+/// says which hash to run. Bounded: past [`CODE_CACHE_BYTES_MAX`] it is emptied.
+#[derive(Debug, Default)]
+pub struct CodeCache {
+    entries: std::sync::Mutex<CodeEntries>,
+}
+
+#[derive(Debug, Default)]
+struct CodeEntries {
+    by_hash: std::collections::BTreeMap<B256, Bytecode>,
+    bytes: usize,
+}
+
+impl CodeCache {
+    /// The analysed code under `code_hash`, from the cache or else read from `tx`
+    /// (`None` when the KV has no such code).
+    ///
+    /// # Panics
+    /// If a previous holder of the cache's lock panicked (it only inserts and clears).
+    pub fn get_or_load(&self, tx: &mut Tx, code_hash: &B256) -> Option<Bytecode> {
+        let mut entries = self.entries.lock().expect("the code cache only inserts and clears");
+        if let Some(code) = entries.by_hash.get(code_hash) {
+            return Some(code.clone());
+        }
+        let bytes = tx.get(&maps::CODE, code_hash.as_slice())?;
+        let code = Bytecode::new_raw(bytes.to_vec().into());
+        if entries.bytes + code.len() > CODE_CACHE_BYTES_MAX {
+            *entries = CodeEntries::default();
+        }
+        entries.bytes += code.len();
+        entries.by_hash.insert(*code_hash, code.clone());
+        Some(code)
+    }
+}
+
 /// revm's view of the KV. It never writes: the diff is applied by [`apply_state`].
 pub struct KvDb<'a> {
     /// The transaction the EVM runs in.
     pub tx: &'a mut Tx,
+    /// Code already analysed.
+    pub codes: &'a CodeCache,
     /// The address paid priority fees. It is answered without a KV read and dropped from
     /// the diff: revm touches it in every transaction, and a real account there would make
     /// every pair of concurrent Ethereum transactions conflict. Priority fees are burnt.
@@ -141,10 +184,9 @@ impl Database for KvDb<'_> {
         if code_hash == KECCAK256_EMPTY || code_hash.is_zero() {
             return Ok(Bytecode::default());
         }
-        match self.tx.get(&maps::CODE, code_hash.as_slice()) {
-            Some(bytes) => Ok(Bytecode::new_raw(bytes.to_vec().into())),
-            None => Err(StateError(format!("code {code_hash} is missing"))),
-        }
+        self.codes
+            .get_or_load(self.tx, &code_hash)
+            .ok_or_else(|| StateError(format!("code {code_hash} is missing")))
     }
 
     fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue, StateError> {
@@ -247,5 +289,58 @@ pub fn put_genesis_account(
         if !value.is_zero() {
             tx.put(&maps::STORAGE, storage_key(address, slot), value.to_be_bytes::<32>().to_vec());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+    use super::*;
+
+    fn store_with_code(code: &[u8]) -> (coco_kv::Store, B256) {
+        let mut store = coco_kv::Store::new();
+        let hash = keccak256(code);
+        let mut tx = store.begin();
+        tx.put(&maps::CODE, hash.as_slice(), code.to_vec());
+        store.commit(tx).unwrap();
+        (store, hash)
+    }
+
+    #[test]
+    fn code_is_analysed_once_and_served_by_hash_afterwards() {
+        let code = [0x60, 0x01, 0x56, 0x5b, 0x00]; // PUSH1 1, JUMP, JUMPDEST, STOP
+        let (mut store, hash) = store_with_code(&code);
+        let cache = CodeCache::default();
+        let loaded = cache.get_or_load(&mut store.begin(), &hash).unwrap();
+        assert_eq!(loaded.original_byte_slice(), code);
+        // Gone from the KV, the code is still served: the cache answered, not the store.
+        let mut tx = store.begin();
+        tx.remove(&maps::CODE, hash.as_slice());
+        store.commit(tx).unwrap();
+        let cached = cache.get_or_load(&mut store.begin(), &hash).unwrap();
+        assert_eq!(cached.original_byte_slice(), code);
+        // A hash the cache never saw is read from the KV, and unknown code is none.
+        let fresh = CodeCache::default();
+        assert!(fresh.get_or_load(&mut store.begin(), &hash).is_none());
+    }
+
+    #[test]
+    fn the_cache_starts_over_past_its_byte_bound() {
+        let big = vec![0x5b; CODE_CACHE_BYTES_MAX / 2 + 1];
+        let mut other = big.clone();
+        other[0] = 0x00;
+        let (mut store, first) = store_with_code(&big);
+        let second = keccak256(&other);
+        let mut tx = store.begin();
+        tx.put(&maps::CODE, second.as_slice(), other);
+        store.commit(tx).unwrap();
+        let cache = CodeCache::default();
+        cache.get_or_load(&mut store.begin(), &first).unwrap();
+        cache.get_or_load(&mut store.begin(), &second).unwrap();
+        let entries = cache.entries.lock().unwrap();
+        assert_eq!(entries.by_hash.len(), 1, "the first was dropped to stay in bound");
+        assert!(entries.by_hash.contains_key(&second));
+        assert!(entries.bytes <= CODE_CACHE_BYTES_MAX);
     }
 }

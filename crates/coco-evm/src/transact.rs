@@ -11,7 +11,7 @@ use crate::error::TxError;
 use crate::execute::{self, BENEFICIARY, BlockContext, CallParams, SignedTx};
 use crate::maps;
 use crate::records::{LogRecord, TxRecord};
-use crate::state::{self, apply_state};
+use crate::state::{self, CodeCache, apply_state};
 
 /// What sending a signed transaction did.
 #[derive(Clone, Debug)]
@@ -27,12 +27,18 @@ pub struct Sent {
 ///
 /// # Errors
 /// [`TxError`] for a transaction the chain refuses.
-pub fn send(tx: &mut Tx, signed: &SignedTx, raw: &[u8], now_s: u64) -> Result<Sent, TxError> {
+pub fn send(
+    tx: &mut Tx,
+    codes: &CodeCache,
+    signed: &SignedTx,
+    raw: &[u8],
+    now_s: u64,
+) -> Result<Sent, TxError> {
     if tx.get(&maps::TXS, signed.hash.as_slice()).is_some() {
         return Err(TxError::AlreadyKnown);
     }
     let (block, stamp) = open_block(tx, now_s)?;
-    let outcome = execute::run(tx, &block, execute::tx_env(signed), false)?;
+    let outcome = execute::run(tx, codes, &block, execute::tx_env(signed), false)?;
     let price = signed.envelope.effective_gas_price(Some(block.base_fee));
     let record = record_of(&outcome.result, raw, &signed.sender, price);
     state::check_clearable(tx, &outcome.state)?;
@@ -81,15 +87,25 @@ pub enum CallOutcome {
 ///
 /// # Errors
 /// [`TxError`] when the call cannot start (for example the sender cannot pay the value).
-pub fn call(tx: &mut Tx, params: &CallParams, now_s: u64) -> Result<CallOutcome, TxError> {
+pub fn call(
+    tx: &mut Tx,
+    codes: &CodeCache,
+    params: &CallParams,
+    now_s: u64,
+) -> Result<CallOutcome, TxError> {
     let (block, _) = open_block(tx, now_s)?;
-    call_in(tx, params, &block)
+    call_in(tx, codes, params, &block)
 }
 
-fn call_in(tx: &mut Tx, params: &CallParams, block: &BlockContext) -> Result<CallOutcome, TxError> {
+fn call_in(
+    tx: &mut Tx,
+    codes: &CodeCache,
+    params: &CallParams,
+    block: &BlockContext,
+) -> Result<CallOutcome, TxError> {
     let from = params.from.unwrap_or_default();
     let nonce = state::account(tx, &from)?.map_or(0, |a| a.nonce);
-    let outcome = execute::run(tx, block, execute::call_env(params, block, nonce), true)?;
+    let outcome = execute::run(tx, codes, block, execute::call_env(params, block, nonce), true)?;
     let gas_used = outcome.result.tx_gas_used();
     Ok(match outcome.result {
         ExecutionResult::Success { output, .. } => {
@@ -109,6 +125,7 @@ fn call_in(tx: &mut Tx, params: &CallParams, block: &BlockContext) -> Result<Cal
 /// As [`call`].
 pub fn estimate_gas(
     tx: &mut Tx,
+    codes: &CodeCache,
     params: &CallParams,
     now_s: u64,
 ) -> Result<Result<u64, CallOutcome>, TxError> {
@@ -116,21 +133,21 @@ pub fn estimate_gas(
     let mut params = params.clone();
     let cap = params.gas.unwrap_or(block.gas_limit).min(block.gas_limit);
     params.gas = Some(cap);
-    let used = match call_in(tx, &params, &block)? {
+    let used = match call_in(tx, codes, &params, &block)? {
         CallOutcome::Returned { gas_used, .. } => gas_used,
         failed @ (CallOutcome::Reverted(_) | CallOutcome::Halted(_)) => return Ok(Err(failed)),
     };
     let (mut low, mut high) = (used.saturating_sub(1), cap);
     // The common case first: what it used is enough.
     params.gas = Some(used);
-    if matches!(call_in(tx, &params, &block), Ok(CallOutcome::Returned { .. })) {
+    if matches!(call_in(tx, codes, &params, &block), Ok(CallOutcome::Returned { .. })) {
         return Ok(Ok(used));
     }
     low = low.max(used);
     while low + 1 < high {
         let mid = low + (high - low) / 2;
         params.gas = Some(mid);
-        match call_in(tx, &params, &block) {
+        match call_in(tx, codes, &params, &block) {
             Ok(CallOutcome::Returned { .. }) => high = mid,
             Ok(CallOutcome::Reverted(_) | CallOutcome::Halted(_)) | Err(_) => low = mid,
         }
