@@ -7,11 +7,14 @@
 //! A block's timestamp is stamped by its first transaction (the primary's clock, never
 //! earlier than the parent's), so a block after an idle period does not carry old time.
 
-use alloy_consensus::proofs::{calculate_receipt_root, ordered_trie_root_with_encoder};
+use std::collections::HashMap;
+
+use alloy_consensus::proofs::ordered_trie_root_with_encoder;
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, TxType,
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxType,
 };
-use alloy_primitives::{B256, Bloom, Bytes, U256};
+use alloy_eips::eip2718::Encodable2718 as _;
+use alloy_primitives::{B256, Bloom, BloomInput, Bytes, Log, U256, keccak256};
 use alloy_rlp::Encodable as _;
 use coco_kv::Tx;
 
@@ -206,7 +209,9 @@ fn write_block(
     hashes: &[B256],
     txs: &[TxRecord],
 ) -> Result<BlockRecord, StateError> {
-    let mut receipts = Vec::with_capacity(txs.len());
+    // Each receipt is built when the trie asks for its bytes, not all kept at once: a
+    // block of thousands of receipts (a bloom each) was megabytes allocated per seal.
+    let mut items = Vec::with_capacity(txs.len());
     let mut cumulative = 0u64;
     let mut log_index = 0u64;
     for (index, (hash, record)) in hashes.iter().zip(txs).enumerate() {
@@ -219,9 +224,9 @@ fn write_block(
         };
         log_index += record.logs.len() as u64;
         tx.put(&maps::TX_PLACES, hash.as_slice(), records::encode(&place));
-        receipts.push(receipt_envelope(tx_type(&record.raw), record, cumulative)?);
+        items.push((record, cumulative));
     }
-    let bloom = receipts.iter().fold(Bloom::ZERO, |bloom, r| bloom | *r.logs_bloom());
+    let (receipts_root, bloom) = receipts_root_and_bloom(&items)?;
     let header = Header {
         parent_hash: B256::from_slice(&head.parent_hash),
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
@@ -229,7 +234,7 @@ fn write_block(
         transactions_root: ordered_trie_root_with_encoder(txs, |t: &TxRecord, buf| {
             buf.extend_from_slice(&t.raw);
         }),
-        receipts_root: calculate_receipt_root(&receipts),
+        receipts_root,
         logs_bloom: bloom,
         difficulty: U256::ZERO,
         number: head.number,
@@ -270,6 +275,46 @@ fn write_block(
     Ok(block)
 }
 
+/// The receipts root and the block's bloom of `items` (a record and the block's gas up to
+/// and including it, in block order).
+fn receipts_root_and_bloom(items: &[(&TxRecord, u64)]) -> Result<(B256, Bloom), StateError> {
+    let mut bloom_hashes = BloomHashes::default();
+    let mut bloom = Bloom::ZERO;
+    let mut corrupt = None;
+    let root =
+        ordered_trie_root_with_encoder(items, |(record, cumulative), buf| {
+            match receipt_with(record, *cumulative, &mut bloom_hashes) {
+                Ok(receipt) => {
+                    bloom |= *receipt.logs_bloom();
+                    receipt.encode_2718(buf);
+                }
+                Err(e) => corrupt = Some(e),
+            }
+        });
+    match corrupt {
+        Some(e) => Err(e),
+        None => Ok((root, bloom)),
+    }
+}
+
+/// Keccak-256 of the log addresses and topics one seal has hashed for blooms. A block's
+/// logs repeat them (one token's address and event signature, its holders' addresses as
+/// topics), and hashing each again was most of a seal's Keccak. Lives for one seal, so
+/// bounded by the block's logs.
+#[derive(Default)]
+struct BloomHashes(HashMap<Vec<u8>, B256>);
+
+impl BloomHashes {
+    fn get(&mut self, input: &[u8]) -> B256 {
+        if let Some(hash) = self.0.get(input) {
+            return *hash;
+        }
+        let hash = keccak256(input);
+        self.0.insert(input.to_vec(), hash);
+        hash
+    }
+}
+
 /// The EIP-2718 type of a transaction's bytes: a first byte below 0x80 is the type, a
 /// legacy transaction is an RLP list (0xc0 and above).
 #[must_use]
@@ -289,12 +334,37 @@ pub fn receipt_envelope(
     record: &TxRecord,
     cumulative: u64,
 ) -> Result<ReceiptEnvelope, StateError> {
-    let logs = record.logs.iter().map(records::LogRecord::to_log).collect::<Result<_, _>>()?;
+    receipt_typed(ty, record, cumulative, &mut BloomHashes::default())
+}
+
+fn receipt_with(
+    record: &TxRecord,
+    cumulative: u64,
+    hashes: &mut BloomHashes,
+) -> Result<ReceiptEnvelope, StateError> {
+    receipt_typed(tx_type(&record.raw), record, cumulative, hashes)
+}
+
+fn receipt_typed(
+    ty: u8,
+    record: &TxRecord,
+    cumulative: u64,
+    hashes: &mut BloomHashes,
+) -> Result<ReceiptEnvelope, StateError> {
+    let logs: Vec<Log> =
+        record.logs.iter().map(records::LogRecord::to_log).collect::<Result<_, _>>()?;
+    let mut logs_bloom = Bloom::ZERO;
+    for log in &logs {
+        logs_bloom.accrue(BloomInput::Hash(hashes.get(log.address.as_slice())));
+        for topic in log.topics() {
+            logs_bloom.accrue(BloomInput::Hash(hashes.get(topic.as_slice())));
+        }
+    }
     let receipt = Receipt {
         status: Eip658Value::Eip658(record.success),
         cumulative_gas_used: cumulative,
         logs,
     };
     let ty = TxType::try_from(ty).map_err(|_| StateError(format!("transaction type {ty}")))?;
-    Ok(ReceiptEnvelope::from_typed(ty, receipt.with_bloom()))
+    Ok(ReceiptEnvelope::from_typed(ty, ReceiptWithBloom { receipt, logs_bloom }))
 }

@@ -601,3 +601,81 @@ fn only_sends_within_the_gas_bound_are_prepared() {
     );
     assert!(chain.app.prepare_send(b"{not json").is_none());
 }
+
+/// Builds alloy's receipt from what `eth_getTransactionReceipt` serves, its bloom computed
+/// by alloy from the logs.
+fn alloy_receipt(served: &Value) -> alloy_consensus::ReceiptEnvelope {
+    let logs = (served["logs"].as_array().unwrap().iter())
+        .map(|log| {
+            let topics = (log["topics"].as_array().unwrap().iter())
+                .map(|t| t.as_str().unwrap().parse::<B256>().unwrap())
+                .collect();
+            let data: Bytes = log["data"].as_str().unwrap().parse().unwrap();
+            alloy_primitives::Log::new_unchecked(
+                log["address"].as_str().unwrap().parse().unwrap(),
+                topics,
+                data,
+            )
+        })
+        .collect();
+    let receipt = alloy_consensus::Receipt {
+        status: alloy_consensus::Eip658Value::Eip658(served["status"] == "0x1"),
+        cumulative_gas_used: quantity(&served["cumulativeGasUsed"]),
+        logs,
+    };
+    let ty = u8::try_from(quantity(&served["type"])).unwrap();
+    let ty = alloy_consensus::TxType::try_from(ty).unwrap();
+    alloy_consensus::ReceiptEnvelope::from_typed(ty, receipt.with_bloom())
+}
+
+/// The seal builds receipts and blooms its own way (each receipt when the trie asks for
+/// it, log hashes shared across the block): the roots and blooms must be alloy's.
+#[test]
+fn a_sealed_block_has_alloys_receipts_root_and_blooms() {
+    let mut chain = Chain::new();
+    let dev0 = dev0();
+    let deploy = chain.send(&dev0.sign(eip1559(0, TxKind::Create, 0, 2_000_000, token_code())).0);
+    chain.seal();
+    let receipt = chain.result("eth_getTransactionReceipt", json!([deploy]));
+    let token: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    // Repeated recipients and one failing transfer: shared log
+    // hashes, a receipt without logs, and an ETH send of another type.
+    let mut hashes = Vec::new();
+    for (nonce, (to, amount)) in [([1; 20], 5), ([2; 20], 7), ([1; 20], 9)].iter().enumerate() {
+        let input = coco_evm::testdata::transfer_input(to, *amount);
+        let raw = dev0.sign(eip1559(nonce as u64 + 1, TxKind::Call(token), 0, 100_000, input));
+        hashes.push(chain.send(&raw.0));
+    }
+    // The second development account holds no tokens: its transfer reverts.
+    let dev1 =
+        LocalKey::from_hex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+            .unwrap();
+    let unfunded = coco_evm::testdata::transfer_input(&[3; 20], 1);
+    hashes.push(chain.send(&dev1.sign(eip1559(0, TxKind::Call(token), 0, 100_000, unfunded)).0));
+    let legacy = TxLegacy {
+        chain_id: Some(CHAIN_ID),
+        nonce: 4,
+        gas_price: 2 * GWEI,
+        gas_limit: 21_000,
+        to: TxKind::Call(DEV1),
+        value: U256::from(1),
+        input: Bytes::new(),
+    };
+    hashes.push(chain.send(&dev0.sign(legacy).0));
+    chain.seal();
+    let served: Vec<Value> =
+        hashes.iter().map(|h| chain.result("eth_getTransactionReceipt", json!([h]))).collect();
+    assert_eq!(served[3]["status"], "0x0");
+    let receipts: Vec<_> = served.iter().map(alloy_receipt).collect();
+    let block = chain.result("eth_getBlockByNumber", json!(["0x2", false]));
+    assert_eq!(block["transactions"].as_array().unwrap().len(), receipts.len());
+    let root = alloy_consensus::proofs::calculate_receipt_root(&receipts);
+    assert_eq!(block["receiptsRoot"], json!(root.to_string()));
+    let mut bloom = alloy_primitives::Bloom::ZERO;
+    for (receipt, served) in receipts.iter().zip(&served) {
+        assert_eq!(served["logsBloom"], json!(receipt.logs_bloom().to_string()));
+        bloom |= *receipt.logs_bloom();
+    }
+    assert_ne!(bloom, alloy_primitives::Bloom::ZERO);
+    assert_eq!(block["logsBloom"], json!(bloom.to_string()));
+}
