@@ -173,26 +173,26 @@ pub fn genesis(tx: &mut Tx, chain: &ChainRecord, now_s: u64) {
 pub fn seal(tx: &mut Tx, now_s: u64, txs_max: usize) -> Result<Option<BlockRecord>, StateError> {
     let chain = chain(tx)?;
     let mut head = head(tx)?;
-    // Every marker, ordered by the seqno that wrote it: a block takes the oldest, so a
-    // sender's transactions stay in nonce order across blocks.
+    // Every marker's transaction, ordered by the seqno that wrote it: a block takes the
+    // oldest, so a sender's transactions stay in nonce order across blocks. The record
+    // was written with its marker, so the record's version is the marker's.
     let mut pending = Vec::new();
     for (key, _) in tx.page(&maps::PENDING, None, PENDING_SCAN_MAX).items {
-        let seqno = tx.get_versioned(&maps::PENDING, &key).and_then(|(_, version)| version);
-        pending.push((seqno, key));
+        let hash = records::hash32(&key, "pending marker")?;
+        let (bytes, seqno) = tx
+            .get_versioned(&maps::TXS, &key)
+            .ok_or_else(|| StateError(format!("pending transaction {hash} has no record")))?;
+        pending.push((seqno, hash, bytes.to_vec()));
     }
     if pending.is_empty() && !head.follow_up {
         return Ok(None);
     }
-    pending.sort_unstable();
+    pending.sort_unstable_by_key(|(seqno, hash, _)| (*seqno, *hash));
     pending.truncate(txs_max.max(1));
     let mut txs = Vec::with_capacity(pending.len());
-    for (_, key) in pending {
-        let hash = records::hash32(&key, "pending marker")?;
-        let bytes = tx
-            .get(&maps::TXS, &key)
-            .ok_or_else(|| StateError(format!("pending transaction {hash} has no record")))?;
-        let record: TxRecord = records::decode(bytes, "transaction record")?;
-        tx.remove(&maps::PENDING, key);
+    for (_, hash, bytes) in pending {
+        let record: TxRecord = records::decode(&bytes, "transaction record")?;
+        tx.remove(&maps::PENDING, hash.to_vec());
         txs.push((hash, record));
     }
     if head.timestamp == 0 {
