@@ -283,7 +283,7 @@ fn receipts_root_and_bloom(items: &[(&TxRecord, u64)]) -> Result<(B256, Bloom), 
     let mut corrupt = None;
     let root =
         ordered_trie_root_with_encoder(items, |(record, cumulative), buf| {
-            match receipt_with(record, *cumulative, &mut bloom_hashes) {
+            match receipt_typed(tx_type(&record.raw), record, *cumulative, &mut bloom_hashes) {
                 Ok(receipt) => {
                     bloom |= *receipt.logs_bloom();
                     receipt.encode_2718(buf);
@@ -335,14 +335,6 @@ pub fn receipt_envelope(
     cumulative: u64,
 ) -> Result<ReceiptEnvelope, StateError> {
     receipt_typed(ty, record, cumulative, &mut BloomHashes::default())
-}
-
-fn receipt_with(
-    record: &TxRecord,
-    cumulative: u64,
-    hashes: &mut BloomHashes,
-) -> Result<ReceiptEnvelope, StateError> {
-    receipt_typed(tx_type(&record.raw), record, cumulative, hashes)
 }
 
 fn receipt_typed(
