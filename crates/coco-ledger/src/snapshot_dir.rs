@@ -15,6 +15,17 @@ use crate::{Error, Result};
 const PREFIX: &str = "snapshot_";
 const COMMITTED_SUFFIX: &str = ".committed";
 
+/// Most bytes one `write` call hands the kernel. Measured on a 2-core VM (ext4, Linux
+/// 6.18) while the page cache grows, as it does on a node: writing 7-40 MB snapshots in one
+/// call each took 250-390 ms of kernel time per 140 MB, in 1 MiB calls 33-42 ms. The
+/// snapshot thread shares the cores that execute transactions.
+const WRITE_CALL_BYTES: usize = 1 << 20;
+
+/// Writes all of `bytes` to `file` in calls of at most [`WRITE_CALL_BYTES`].
+fn write_in_calls(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    bytes.chunks(WRITE_CALL_BYTES).try_for_each(|call| file.write_all(call))
+}
+
 /// A committed snapshot file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommittedSnapshot {
@@ -107,7 +118,7 @@ impl SnapshotDir {
     pub fn write_pending(&self, seqno: Seqno, bytes: &[u8]) -> Result<()> {
         let path = self.dir.join(format!("{PREFIX}{}", seqno.0));
         let mut file = File::create(&path).map_err(Error::io("create", &path))?;
-        file.write_all(bytes).map_err(Error::io("write", &path))?;
+        write_in_calls(&mut file, bytes).map_err(Error::io("write", &path))?;
         file.sync_data().map_err(Error::io("fsync", &path))
     }
 
@@ -138,7 +149,7 @@ impl SnapshotDir {
         let tmp = self.dir.join(format!("{PREFIX}{}.receiving", seqno.0));
         let target = self.dir.join(committed_name(seqno.0, evidence.0));
         let mut out = File::create(&tmp).map_err(Error::io("create", &tmp))?;
-        out.write_all(file).map_err(Error::io("write", &tmp))?;
+        write_in_calls(&mut out, file).map_err(Error::io("write", &tmp))?;
         self.publish(&out, &tmp, &target)?;
         Ok(target)
     }
