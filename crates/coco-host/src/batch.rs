@@ -95,7 +95,7 @@ pub(crate) async fn run(
     propose_prepared(shared, prepared_run, request.now_ms, &mut progress).await;
     progress.settle(shared).await;
     let last = progress.outcomes.iter().rev().find_map(|o| o.as_ref().ok()?.tx);
-    if last.is_some() && shared.node().signature_due(crate::server::now_ms()) {
+    if last.is_some() && shared.published().signature_due(crate::server::now_ms()) {
         shared.sign_now.notify_one();
     }
     let replies = (progress.outcomes.into_iter())

@@ -72,7 +72,7 @@ pub(crate) async fn execute_one(
             }
         };
         if let Commit::Ordered(_) = commit
-            && shared.node().signature_due(crate::server::now_ms())
+            && shared.published().signature_due(crate::server::now_ms())
         {
             shared.sign_now.notify_one();
         }

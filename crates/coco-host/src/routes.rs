@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use coco_node::{AppRequest, Caller, Method, Node};
+use coco_node::{AppRequest, Caller, Method, Published};
 use coco_types::{TxId, TxStatus, UserId};
 use serde_json::json;
 
@@ -219,13 +219,13 @@ async fn node_metrics(State(shared): AppState) -> Response {
 }
 
 /// Authorises the caller as a user: its certificate must be in `users.certs`.
-fn authorise_user(node: &Node, peer: &PeerCert) -> Result<Caller, ApiError> {
+fn authorise_user(published: &Published, peer: &PeerCert) -> Result<Caller, ApiError> {
     let der = peer
         .0
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("a user client certificate is required"))?;
     let id = UserId(coco_crypto::sha256(der));
-    if node.is_user(id) {
+    if published.is_user(id) {
         Ok(Caller::User(id))
     } else {
         Err(ApiError::unauthorized("the client certificate is not a known user"))
@@ -238,16 +238,16 @@ fn peer_of(request: &Request) -> PeerCert {
 
 async fn app_receipt(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     let tx = parse_tx_query(&request)?;
+    authorise_user(&shared.published(), &peer_of(&request))?;
     let node = shared.node();
-    authorise_user(&node, &peer_of(&request))?;
     let receipt = node.receipt(tx).map_err(|e| ApiError::from_node(&e))?;
     Ok(json_ok(&serde_json::to_value(receipt).expect("receipts serialise")))
 }
 
 async fn app_cose_receipt(State(shared): AppState, request: Request) -> Result<Response, ApiError> {
     let tx = parse_tx_query(&request)?;
+    authorise_user(&shared.published(), &peer_of(&request))?;
     let node = shared.node();
-    authorise_user(&node, &peer_of(&request))?;
     let bytes = node.cose_receipt(tx).map_err(|e| ApiError::from_node(&e))?;
     let mut response = bytes.into_response();
     let content_type = HeaderValue::from_static("application/cose");
@@ -307,9 +307,9 @@ async fn app_dispatch(State(shared): AppState, request: Request) -> Result<Respo
         return crate::forward::forward(&shared, &status, request).await;
     }
     let caller = {
-        let node = shared.node();
-        let caller = authorise_user(&node, &peer_of(&request))?;
-        if !node.is_open() {
+        let published = shared.published();
+        let caller = authorise_user(&published, &peer_of(&request))?;
+        if !published.is_open() {
             let message =
                 "the service is not open yet: members must pass transition_service_to_open";
             return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "FrontendNotOpen", message));

@@ -59,6 +59,11 @@ impl Shared {
     pub(crate) fn node(&self) -> coco_node::NodeGuard<'_> {
         self.node.lock()
     }
+
+    /// What requests check without the node lock ([`coco_node::Published`]).
+    pub(crate) fn published(&self) -> coco_node::Published {
+        self.node.published()
+    }
 }
 
 /// The client certificate of a connection, if the client presented one.

@@ -87,7 +87,7 @@ mod write_set;
 
 pub use error::{Conflict, DecodeError, Error, Result};
 pub use map_name::{MAP_NAME_BYTES_MAX, MapName, PUBLIC_PREFIX};
-pub use snapshot::{Page, Snapshot};
+pub use snapshot::{MapView, Page, Snapshot};
 pub use store::{CommitOutcome, HISTORY_MAX_DEFAULT, Store, run_tx};
 pub use tx::Tx;
 pub use write_set::{Domain, MapWrites, WriteSet};

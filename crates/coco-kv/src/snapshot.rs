@@ -4,8 +4,10 @@ use std::ops::Bound;
 
 use coco_types::Seqno;
 
+use imbl::OrdMap;
+
 use crate::map_name::MapName;
-use crate::state::{State, prefix_end};
+use crate::state::{Key, State, VersionedValue, prefix_end};
 
 /// One page of a listing, for pagination.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -27,7 +29,42 @@ pub struct Snapshot {
     pub(crate) epoch: u64,
 }
 
+/// One map's entries as of one seqno, O(1) to take: for readers that need a single map
+/// without the lock that orders the store's writes. While one is held, the next write to
+/// that map copies the path it changes (writes to other maps are unaffected), so it suits
+/// maps that rarely change, such as a service's users.
+#[derive(Clone, Debug, Default)]
+pub struct MapView {
+    pub(crate) entries: OrdMap<Key, VersionedValue>,
+}
+
+impl MapView {
+    pub(crate) fn of(state: &State, map: &MapName) -> Self {
+        Self { entries: state.map(map).map(|state| state.entries.clone()).unwrap_or_default() }
+    }
+
+    /// The value of `key`.
+    #[must_use]
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.entries.get(key).map(|value| &*value.value)
+    }
+
+    /// True if both views share the same tree, so their contents are equal; O(1). A write
+    /// to a map copies the root any view of it holds, so a view taken before the write
+    /// never shares with one taken after.
+    #[must_use]
+    pub fn shares_tree(&self, other: &Self) -> bool {
+        self.entries.ptr_eq(&other.entries)
+    }
+}
+
 impl Snapshot {
+    /// `map` alone (empty if it has no keys).
+    #[must_use]
+    pub fn map_view(&self, map: &MapName) -> MapView {
+        MapView::of(&self.state, map)
+    }
+
     /// The seqno this snapshot reflects: every write set up to it, none after.
     #[must_use]
     pub fn seqno(&self) -> Seqno {

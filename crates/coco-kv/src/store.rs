@@ -8,7 +8,7 @@ use coco_types::Seqno;
 
 use crate::error::{Conflict, Error, Result};
 use crate::map_name::MapName;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{MapView, Snapshot};
 use crate::state::State;
 use crate::tx::{RangeRead, ReadSet, Tx};
 use crate::undo::UndoLog;
@@ -106,6 +106,12 @@ impl Store {
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         Snapshot { state: self.current().clone(), seqno: self.current_seqno(), epoch: self.epoch }
+    }
+
+    /// `map` alone as it is now; O(1) (see [`MapView`]).
+    #[must_use]
+    pub fn map_view(&self, map: &MapName) -> MapView {
+        MapView::of(self.current(), map)
     }
 
     /// Begins a transaction reading the current state; O(1).

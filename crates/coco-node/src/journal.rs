@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::identity::write_private;
 use crate::node::snapshot::SnapshotJob;
 use crate::node::{Node, Work, replay};
+use crate::published::{Board, Published};
 
 /// The vote, JSON.
 const VOTE_FILE: &str = "consensus_vote.json";
@@ -49,6 +50,8 @@ pub struct SharedNode {
     /// so consensus's commit notifications below it skip the lock: one arrives per entry,
     /// and each one waiting for the lock while an entry executes held a worker thread.
     next_signature: Arc<AtomicU64>,
+    /// What requests read without the lock, posted by each release of it ([`Published`]).
+    board: Arc<Board>,
     on_commit: OnCommit,
     /// The sync thread's queue; `None` syncs inline (deterministic, for the simulator).
     syncer: Option<mpsc::Sender<PendingSync>>,
@@ -57,10 +60,11 @@ pub struct SharedNode {
 /// The node, locked. Releasing it publishes the first signature above the commit point
 /// ([`SharedNode`]'s `next_signature`): every change to signatures or to the commit
 /// point happens under the lock, so the published value is never above the truth once
-/// the holder is gone.
+/// the holder is gone. It also leaves the node's [`Published`] facts behind.
 pub struct NodeGuard<'a> {
     node: MutexGuard<'a, Node>,
     next_signature: &'a AtomicU64,
+    board: &'a Board,
 }
 
 impl Deref for NodeGuard<'_> {
@@ -82,6 +86,7 @@ impl Drop for NodeGuard<'_> {
         let above = self.node.committed.seqno.next();
         let next = self.node.signatures.range(above..).next().map_or(u64::MAX, |(s, _)| s.0);
         self.next_signature.store(next, Ordering::Release);
+        self.board.post(&self.node);
     }
 }
 
@@ -118,8 +123,10 @@ impl SharedNode {
     /// which the fault simulator needs.
     #[must_use]
     pub fn new_synchronous(node: Node, on_commit: OnCommit) -> Self {
+        let node = under_consensus(node);
         let shared = Self {
-            node: Arc::new(Mutex::new(under_consensus(node))),
+            board: Arc::new(Board::new(&node)),
+            node: Arc::new(Mutex::new(node)),
             next_signature: Arc::new(AtomicU64::new(0)),
             on_commit,
             syncer: None,
@@ -135,7 +142,14 @@ impl SharedNode {
     /// If a previous holder panicked.
     pub fn lock(&self) -> NodeGuard<'_> {
         let node = self.node.lock().expect("node lock poisoned: a mutation panicked");
-        NodeGuard { node, next_signature: &self.next_signature }
+        NodeGuard { node, next_signature: &self.next_signature, board: &self.board }
+    }
+
+    /// The node's state and facts as the last release of its lock left them, without
+    /// waiting for the lock.
+    #[must_use]
+    pub fn published(&self) -> Published {
+        self.board.read()
     }
 
     /// Makes appended entries durable now (one fsync for everything appended so far,
@@ -644,5 +658,35 @@ mod tests {
         shared.commit(signed_again).unwrap();
         assert_eq!(shared.lock().committed(), signed_again);
         shared.lock().check_invariants();
+    }
+
+    /// Requests read users, the service status and whether a signature is due from what
+    /// the last release of the lock posted, without waiting for the lock.
+    #[test]
+    fn each_release_of_the_lock_posts_users_and_signature_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(&config(dir.path()), NOW_MS).unwrap();
+        let shared = SharedNode::new_synchronous(node, Arc::new(|_| {}));
+        let user = coco_types::UserId(coco_crypto::sha256(b"a user certificate"));
+        let before = shared.published();
+        assert!(!before.is_user(user) && !before.signature_due(NOW_MS));
+        assert_eq!(before.is_open(), shared.lock().is_open());
+
+        let ticket = shared.lock().submit(Box::new(move |node: &mut Node, _at| {
+            let mut tx = node.begin().unwrap();
+            let users = MapName::new(crate::tables::USERS_CERTS).unwrap();
+            tx.put(&users, user.to_hex().as_bytes(), b"-----BEGIN CERTIFICATE-----");
+            assert!(matches!(node.commit(tx).unwrap(), Commit::Ordered(_)));
+        }));
+        append(&shared, &[ticket.unwrap()]);
+        let after = shared.published();
+        assert!(after.is_user(user), "the write's release posted the new users");
+        assert!(!before.is_user(user), "what was read before stays as it was");
+        let later = NOW_MS + coco_types::Limits::default().sig_ms_interval;
+        assert!(after.signature_due(later) && !after.signature_due(NOW_MS));
+
+        sign(&shared);
+        assert!(!shared.published().signature_due(later), "nothing is unsigned");
+        assert!(shared.published().is_user(user));
     }
 }

@@ -465,8 +465,7 @@ impl Node {
     /// True if `id` is a user of the service (its certificate is in `users.certs`).
     #[must_use]
     pub fn is_user(&self, id: coco_types::UserId) -> bool {
-        let map = signature::map(crate::tables::USERS_CERTS);
-        self.kv.snapshot().get(&map, id.to_hex().as_bytes()).is_some()
+        crate::published::is_user_in(&self.kv.snapshot(), id)
     }
 
     /// Asserts the node's invariants; called after every mutation in tests.

@@ -138,6 +138,11 @@ fn a_member_acks_proposes_a_user_and_the_user_transacts() {
             .unwrap();
         expect_error(&unversioned, 400, "MissingApiVersionParameter");
 
+        // Not a user yet: the user route refuses the certificate.
+        let mut early = node.connect(&Who::Named(dir.clone(), "user1".to_owned())).await;
+        let refused = early.post_json("/app/log/private", &json!({"id": 1, "msg": "early"})).await;
+        expect_error(&refused.unwrap(), 401, "Unauthorized");
+
         // The member, now Active and the only one, passes the proposal alone.
         let signed = member.sign("proposal", now_s(), None, &proposal);
         let response = post_cose(&mut conn, "/gov/members/proposals:create", signed.clone()).await;

@@ -8,6 +8,7 @@ use coco_types::{Digest, TxId, View};
 
 use super::Node;
 use crate::error::Result;
+use crate::published::SignatureClock;
 use crate::tables;
 
 /// A signature transaction as receipts need it.
@@ -47,10 +48,16 @@ impl Node {
     /// last one, or `sig_ms_interval` elapsed with at least one unsigned transaction.
     #[must_use]
     pub fn signature_due(&self, now_ms: u64) -> bool {
-        let unsigned = self.txs_since_signature;
-        let elapsed = now_ms.saturating_sub(self.last_signature_ms);
-        unsigned >= self.limits.sig_tx_interval
-            || (unsigned > 0 && elapsed >= self.limits.sig_ms_interval)
+        self.signature_clock().due(now_ms)
+    }
+
+    pub(crate) fn signature_clock(&self) -> SignatureClock {
+        SignatureClock {
+            unsigned: self.txs_since_signature,
+            last_ms: self.last_signature_ms,
+            tx_interval: self.limits.sig_tx_interval,
+            ms_interval: self.limits.sig_ms_interval,
+        }
     }
 
     /// Queues a signature transaction for the next seqno consensus gives this node (the
