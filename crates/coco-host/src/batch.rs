@@ -105,9 +105,9 @@ pub(crate) async fn run(
 }
 
 /// Queues a run of consecutive prepared parts on the node and proposes them in order,
-/// without waiting for them to run. The run is queued under one lock: consensus executes
-/// entries under that lock, and taking it once per part put the request's worker thread
-/// to sleep behind an execution for every part.
+/// without waiting for them to run. The run is queued at once, on the node's work queue
+/// and not under the node lock: consensus executes entries under that lock, and taking it
+/// put the request's worker thread to sleep behind those executions.
 async fn propose_prepared(
     shared: &Shared,
     run: Vec<Prepared>,
@@ -118,36 +118,30 @@ async fn propose_prepared(
         return;
     }
     let mut receivers = Vec::with_capacity(run.len());
-    let mut unproposed = Unproposed { shared, tickets: VecDeque::with_capacity(run.len()) };
-    {
-        let mut node = shared.node();
-        for prepared in run {
-            let app = shared.app.clone();
-            let (sender, receiver) = oneshot::channel();
-            let work: coco_node::Work = Box::new(move |node, _at| {
-                // The requester may have gone (a closed connection): the work still ran.
-                let _ = sender.send(execute_prepared(node, app.as_ref(), &prepared, now_ms));
-            });
-            match node.submit(work) {
-                Ok(ticket) => {
-                    unproposed.tickets.push_back(ticket);
-                    receivers.push(Ok(receiver));
-                }
-                Err(e) => receivers.push(Err(ApiError::from_node(&e))),
-            }
-        }
+    let mut works = Vec::with_capacity(run.len());
+    for prepared in run {
+        let app = shared.app.clone();
+        let (sender, receiver) = oneshot::channel();
+        works.push(Box::new(move |node: &mut Node, _at| {
+            // The requester may have gone (a closed connection): the work still ran.
+            let _ = sender.send(execute_prepared(node, app.as_ref(), &prepared, now_ms));
+        }) as coco_node::Work);
+        receivers.push(receiver);
     }
-    for queued in receivers {
-        let in_flight = match queued {
-            Ok(receiver) => {
-                let ticket = unproposed.tickets.pop_front().expect("a ticket per queued part");
+    let tickets = shared.submit_all(works);
+    let mut unproposed = Unproposed { shared, tickets: VecDeque::with_capacity(tickets.len()) };
+    unproposed.tickets.extend(tickets.iter().filter_map(|ticket| ticket.as_ref().ok()));
+    for (ticket, receiver) in tickets.into_iter().zip(receivers) {
+        let in_flight = match ticket {
+            Ok(ticket) => {
+                unproposed.tickets.pop_front();
                 ordering::propose(shared, ticket).await.map(|proposal| InFlight {
                     ticket,
                     proposal,
                     receiver,
                 })
             }
-            Err(e) => Err(e),
+            Err(e) => Err(ApiError::from_node(&e)),
         };
         progress.in_flight.push(in_flight);
     }

@@ -22,7 +22,7 @@ pub(crate) async fn order<T: Send + 'static>(
         // The requester may have gone (a closed connection): the work still ran.
         let _ = sender.send(work(node, at));
     });
-    let ticket = shared.node().submit(boxed).map_err(|e| ApiError::from_node(&e))?;
+    let ticket = shared.submit(boxed).map_err(|e| ApiError::from_node(&e))?;
     propose_and_wait(shared, ticket, &mut receiver).await
 }
 

@@ -60,6 +60,19 @@ impl Shared {
         self.node.lock()
     }
 
+    /// Queues a work for a seqno without the node lock ([`coco_node::SharedNode::submit`]).
+    pub(crate) fn submit(&self, work: coco_node::Work) -> coco_node::Result<u64> {
+        self.node.submit(work)
+    }
+
+    /// Queues works for seqnos without the node lock ([`coco_node::SharedNode::submit_all`]).
+    pub(crate) fn submit_all(
+        &self,
+        works: impl IntoIterator<Item = coco_node::Work>,
+    ) -> Vec<coco_node::Result<u64>> {
+        self.node.submit_all(works)
+    }
+
     /// What requests check without the node lock ([`coco_node::Published`]).
     pub(crate) fn published(&self) -> coco_node::Published {
         self.node.published()

@@ -28,6 +28,7 @@ use crate::identity::write_private;
 use crate::node::snapshot::SnapshotJob;
 use crate::node::{Node, Work, replay};
 use crate::published::{Board, Published};
+use crate::work_queue::WorkQueue;
 
 /// The vote, JSON.
 const VOTE_FILE: &str = "consensus_vote.json";
@@ -52,6 +53,9 @@ pub struct SharedNode {
     next_signature: Arc<AtomicU64>,
     /// What requests read without the lock, posted by each release of it ([`Published`]).
     board: Arc<Board>,
+    /// The node's work queue, which has a lock of its own.
+    queue: Arc<WorkQueue>,
+    pending_txs_max: u64,
     on_commit: OnCommit,
     /// The sync thread's queue; `None` syncs inline (deterministic, for the simulator).
     syncer: Option<mpsc::Sender<PendingSync>>,
@@ -126,6 +130,8 @@ impl SharedNode {
         let node = under_consensus(node);
         let shared = Self {
             board: Arc::new(Board::new(&node)),
+            queue: node.queue.clone(),
+            pending_txs_max: node.limits.pending_txs_max,
             node: Arc::new(Mutex::new(node)),
             next_signature: Arc::new(AtomicU64::new(0)),
             on_commit,
@@ -143,6 +149,25 @@ impl SharedNode {
     pub fn lock(&self) -> NodeGuard<'_> {
         let node = self.node.lock().expect("node lock poisoned: a mutation panicked");
         NodeGuard { node, next_signature: &self.next_signature, board: &self.board }
+    }
+
+    /// Queues `work` for a seqno without the node lock (see [`SharedNode::submit_all`]).
+    ///
+    /// # Errors
+    /// [`Error::Backpressure`] when too many transactions wait for a signature or a seqno.
+    pub fn submit(&self, work: Work) -> Result<u64> {
+        self.queue.push_one_bounded(work, self.board.uncommitted(), self.pending_txs_max)
+    }
+
+    /// Queues each of `works` for a seqno, in order, without the node lock; returns their
+    /// tickets, for [`coco_consensus::Consensus::propose`]. Past the backpressure bound
+    /// (transactions waiting for a signature or a seqno, as of the last release of the
+    /// node lock) the rest are refused.
+    ///
+    /// # Errors
+    /// Each refused work's [`Error::Backpressure`].
+    pub fn submit_all(&self, works: impl IntoIterator<Item = Work>) -> Vec<Result<u64>> {
+        self.queue.push_bounded(works, self.board.uncommitted(), self.pending_txs_max)
     }
 
     /// The node's state and facts as the last release of its lock left them, without
@@ -391,25 +416,19 @@ impl Node {
     /// # Errors
     /// [`Error::Backpressure`] when too many transactions wait for a signature or a seqno.
     pub fn submit(&mut self, work: Work) -> Result<u64> {
-        let pending = self.last_seqno().0 - self.committed.seqno.0 + self.pending.len() as u64;
-        if pending >= self.limits.pending_txs_max {
-            return Err(Error::Backpressure { pending, limit: self.limits.pending_txs_max });
-        }
-        Ok(self.submit_unlimited(work))
+        let uncommitted = self.last_seqno().0 - self.committed.seqno.0;
+        self.queue.push_one_bounded(work, uncommitted, self.limits.pending_txs_max)
     }
 
     /// Queues `work` past the backpressure bound: for signatures, which are what lets
     /// pending transactions commit.
     pub(crate) fn submit_unlimited(&mut self, work: Work) -> u64 {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.pending.insert(ticket, work);
-        ticket
+        self.queue.push_unbounded(work)
     }
 
     /// Drops the work of a ticket consensus will never append (this node is not primary).
     pub fn forget(&mut self, ticket: u64) {
-        self.pending.remove(&ticket);
+        drop(self.queue.take(ticket));
         if self.signature_queued == Some(ticket) {
             self.signature_queued = None;
         }
@@ -430,7 +449,7 @@ impl Node {
         }
         match payload {
             JournalPayload::Local(ticket) => {
-                let work = self.pending.remove(&ticket).ok_or_else(|| {
+                let work = self.queue.take(ticket).ok_or_else(|| {
                     corrupt(&format!("ticket {ticket} is unknown: it was never submitted here"))
                 })?;
                 self.view = tx.view;
@@ -598,6 +617,7 @@ mod tests {
     use coco_types::TxId;
 
     use super::SharedNode;
+    use crate::error::Error;
     use crate::node::tests::{NOW_MS, config};
     use crate::node::{Commit, Node};
 
@@ -688,5 +708,30 @@ mod tests {
         sign(&shared);
         assert!(!shared.published().signature_due(later), "nothing is unsigned");
         assert!(shared.published().is_user(user));
+    }
+
+    /// Requests queue work without the node lock; the bound counts what the last release
+    /// of the lock left uncommitted and what waits in the queue.
+    #[test]
+    fn submitting_without_the_lock_keeps_to_the_backpressure_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.limits.pending_txs_max = 3;
+        config.limits.sig_tx_interval = 100;
+        let node = Node::open(&config, NOW_MS).unwrap();
+        let shared = SharedNode::new_synchronous(node, Arc::new(|_| {}));
+        write(&shared);
+
+        let nothing = || -> crate::Work { Box::new(|_, _| {}) };
+        let tickets = shared.submit_all([nothing(), nothing(), nothing()]);
+        assert!(tickets[0].is_ok() && tickets[1].is_ok(), "{tickets:?}");
+        assert!(matches!(tickets[2], Err(Error::Backpressure { pending: 3, limit: 3 })));
+        assert!(matches!(shared.submit(nothing()), Err(Error::Backpressure { .. })));
+
+        tickets.iter().flatten().for_each(|ticket| shared.lock().forget(*ticket));
+        let signed = sign(&shared);
+        shared.commit(signed).unwrap();
+        drop(shared.lock()); // Any release posts the new commit point.
+        assert!(shared.submit_all([nothing(), nothing(), nothing()]).iter().all(Result::is_ok));
     }
 }

@@ -27,6 +27,7 @@ mod recover;
 mod recovery;
 mod secrets;
 pub mod tables;
+mod work_queue;
 
 /// Consensus, as the host starts it over this node (`coco-consensus`).
 pub mod consensus {

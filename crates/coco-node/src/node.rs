@@ -15,6 +15,7 @@
 //! time as an input (`now_ms`) and does no networking; the host owns sockets and clocks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use coco_crypto::Certificate;
 use coco_kv::{Store, Tx};
@@ -25,6 +26,7 @@ use coco_types::{Digest, Limits, NodeId, Seqno, TxId, TxStatus, View};
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::work_queue::WorkQueue;
 
 mod genesis;
 pub(crate) mod replay;
@@ -76,10 +78,9 @@ pub struct Node {
     /// The service's lifecycle state: users may transact only when Open. Governance opens
     /// it (`transition_service_to_open`); the ledger's `service.info` is the record.
     pub(crate) service_status: ServiceStatus,
-    /// Work waiting for consensus to give it a seqno, by ticket.
-    pub(crate) pending: BTreeMap<u64, Work>,
-    /// The next ticket.
-    pub(crate) next_ticket: u64,
+    /// Work waiting for consensus to give it a seqno, by ticket (shared with
+    /// [`crate::SharedNode`], which queues without the node lock).
+    pub(crate) queue: Arc<WorkQueue>,
     /// Consensus configurations, by the seqno recording them (0: the initial one, kept
     /// beside the ledger).
     pub(crate) memberships: BTreeMap<Seqno, coco_consensus::Membership>,
@@ -264,8 +265,7 @@ impl Node {
             service_cert_pem,
             node_cert_pem,
             service_status: ServiceStatus::Opening,
-            pending: BTreeMap::new(),
-            next_ticket: 1,
+            queue: Arc::new(WorkQueue::new()),
             memberships: BTreeMap::new(),
             consensus_committed: None,
             signature_queued: None,

@@ -69,6 +69,9 @@ impl Facts {
 /// two relaxed stores and a comparison; the facts are replaced only when they changed.
 pub(crate) struct Board {
     facts: Mutex<Facts>,
+    /// Transactions ordered and not committed: with the queued works, what backpressure
+    /// bounds.
+    uncommitted: AtomicU64,
     unsigned: AtomicU64,
     last_signature_ms: AtomicU64,
     sig_tx_interval: u64,
@@ -80,6 +83,7 @@ impl Board {
         let clock = node.signature_clock();
         Self {
             facts: Mutex::new(Facts::of(node)),
+            uncommitted: AtomicU64::new(uncommitted(node)),
             unsigned: AtomicU64::new(clock.unsigned),
             last_signature_ms: AtomicU64::new(clock.last_ms),
             sig_tx_interval: clock.tx_interval,
@@ -92,6 +96,7 @@ impl Board {
         let clock = node.signature_clock();
         // Relaxed: a reader may pair a new count with an old time (or the reverse), which
         // only moves when it nudges the signer; the signer decides under the lock.
+        self.uncommitted.store(uncommitted(node), Ordering::Relaxed);
         self.unsigned.store(clock.unsigned, Ordering::Relaxed);
         self.last_signature_ms.store(clock.last_ms, Ordering::Relaxed);
         let mut facts = self.facts();
@@ -100,6 +105,12 @@ impl Board {
             drop(facts);
             drop(before); // May free a users tree: outside the board's lock.
         }
+    }
+
+    /// Transactions ordered and not committed, as the last release of the node lock left
+    /// them.
+    pub(crate) fn uncommitted(&self) -> u64 {
+        self.uncommitted.load(Ordering::Relaxed)
     }
 
     /// What the last release of the node lock posted.
@@ -117,6 +128,10 @@ impl Board {
     fn facts(&self) -> MutexGuard<'_, Facts> {
         self.facts.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn uncommitted(node: &Node) -> u64 {
+    node.last_seqno().0 - node.committed.seqno.0
 }
 
 /// True if `id`'s certificate is in `users.certs` in `kv`.
