@@ -3,6 +3,8 @@
 //! the app splits (a JSON-RPC batch) runs its parts in order, each its own transaction
 //! (see the batch module).
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use coco_node::{AppError, AppRequest, AppResponse, Commit, Split};
@@ -19,7 +21,7 @@ pub(crate) struct Executed {
 }
 
 pub(crate) async fn execute(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     request: &AppRequest<'_>,
 ) -> Result<Response, ApiError> {
     match shared.app.split(request) {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coco_node::consensus::{Consensus, Settings};
@@ -44,6 +44,10 @@ pub(crate) struct Shared {
     pub(crate) committed: Arc<watch::Sender<TxId>>,
     /// Wakes the signer early (signature interval reached, or a blocking request waits).
     pub(crate) sign_now: Notify,
+    /// Split requests (JSON-RPC batches) running: one running alone prepares half of its
+    /// parts on another worker, so it uses two cores; under load each batch prepares its
+    /// own, first come first ordered.
+    pub(crate) split_requests: AtomicUsize,
     /// Requests waiting for their transaction to commit. While there are any, the signer
     /// signs at once instead of waiting for the interval: each signature then commits
     /// every transaction that arrived during the previous signature and fsync (group
@@ -158,6 +162,7 @@ async fn serve(
         limits: config.limits.clone(),
         committed,
         sign_now: Notify::new(),
+        split_requests: AtomicUsize::new(0),
         commit_waiters: AtomicU64::new(0),
         sessions_open: AtomicU64::new(0),
         requests: AtomicU64::new(0),

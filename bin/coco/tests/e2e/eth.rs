@@ -236,6 +236,42 @@ fn a_batch_runs_in_order_each_part_seeing_the_parts_before_it() {
     });
 }
 
+/// A batch running alone prepares its second half on another worker; answers, visibility
+/// and order are as if every part were prepared in turn: a read in that half sees exactly
+/// the sends before it, and a repeated send is refused where it stands.
+#[test]
+fn a_large_batch_prepared_on_two_workers_keeps_order_and_visibility() {
+    let mut workspace = Workspace::new();
+    let node = workspace.start(Launch::Sandbox);
+    block_on(async {
+        let mut conn = node.connect(&Who::User).await;
+        let dev4 = LocalKey::from_hex(DEV4).unwrap().address().to_string();
+        let sends: Vec<_> = (0..36).map(signed_transfer).collect();
+        let send = |id: u64, raw: &str| request(id, "eth_sendRawTransaction", &json!([raw]));
+        let mut batch: Vec<Value> = (0..30).map(|n| send(n, &sends[n as usize].0)).collect();
+        batch.push(request(100, "eth_getTransactionCount", &json!([dev4, "pending"])));
+        batch.extend((30..36).map(|n| send(n, &sends[n as usize].0)));
+        batch.push(send(101, &sends[5].0));
+        let response = conn.post_json("/app/eth", &json!(batch)).await.unwrap();
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        let answers = body.as_array().unwrap_or_else(|| panic!("not a batch answer: {body}"));
+        assert_eq!(answers.len(), 38, "{body}");
+        for (answer, part) in answers.iter().zip(&batch) {
+            assert_eq!(answer["id"], part["id"], "answers keep the batch's order: {body}");
+        }
+        let hashes = answers.iter().filter(|a| a["id"].as_u64() < Some(100));
+        for (answer, (_, hash)) in hashes.zip(&sends) {
+            assert_eq!(answer["result"], json!(hash), "{answer}");
+        }
+        assert_eq!(answers[30]["result"], "0x1e", "the read sees the 30 sends before it");
+        assert_eq!(answers[37]["error"]["message"], "already known");
+        let last = poll(&mut conn, "eth_getTransactionReceipt", json!([sends[35].1])).await;
+        assert_eq!(last["status"], "0x1", "{last}");
+        let latest = result(&mut conn, "eth_getTransactionCount", json!([dev4, "latest"])).await;
+        assert_eq!(latest, "0x24");
+    });
+}
+
 #[test]
 fn bad_ethereum_requests_get_json_rpc_errors_and_change_nothing() {
     let mut workspace = Workspace::new();
