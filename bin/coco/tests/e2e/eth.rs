@@ -248,9 +248,10 @@ fn a_large_batch_prepared_on_two_workers_keeps_order_and_visibility() {
         let dev4 = LocalKey::from_hex(DEV4).unwrap().address().to_string();
         let sends: Vec<_> = (0..36).map(signed_transfer).collect();
         let send = |id: u64, raw: &str| request(id, "eth_sendRawTransaction", &json!([raw]));
-        let mut batch: Vec<Value> = (0..30).map(|n| send(n, &sends[n as usize].0)).collect();
+        let numbered = || (0u64..).zip(&sends).map(|(id, (raw, _))| send(id, raw));
+        let mut batch: Vec<Value> = numbered().take(30).collect();
         batch.push(request(100, "eth_getTransactionCount", &json!([dev4, "pending"])));
-        batch.extend((30..36).map(|n| send(n, &sends[n as usize].0)));
+        batch.extend(numbered().skip(30));
         batch.push(send(101, &sends[5].0));
         let response = conn.post_json("/app/eth", &json!(batch)).await.unwrap();
         let body: Value = serde_json::from_slice(&response.body).unwrap();
