@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use coco_node::consensus::Proposal;
 use coco_node::{App, AppError, AppRequest, AppResponse, Commit, Node, Prepared};
@@ -148,14 +149,14 @@ struct Running<'a> {
 
 impl<'a> Running<'a> {
     fn enter(shared: &'a Shared) -> Self {
-        let before = shared.split_requests.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let before = shared.split_requests.fetch_add(1, Ordering::AcqRel);
         Self { shared, alone: before == 0 }
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.shared.split_requests.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.split_requests.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

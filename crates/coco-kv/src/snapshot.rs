@@ -49,12 +49,11 @@ impl MapView {
         self.entries.get(key).map(|value| &*value.value)
     }
 
-    /// True if both views share the same tree, so their contents are equal; O(1). A write
-    /// to a map copies the root any view of it holds, so a view taken before the write
-    /// never shares with one taken after.
-    #[must_use]
-    pub fn shares_tree(&self, other: &Self) -> bool {
-        self.entries.ptr_eq(&other.entries)
+    /// True if this view shares `entries`' tree (none: the map has no keys), so their
+    /// contents are equal; O(1). A write to a map copies the root any view of it holds, so
+    /// a view taken before the write never shares with the map after it.
+    pub(crate) fn shares_tree_with(&self, entries: Option<&OrdMap<Key, VersionedValue>>) -> bool {
+        entries.map_or(self.entries.is_empty(), |entries| self.entries.ptr_eq(entries))
     }
 }
 

@@ -114,6 +114,13 @@ impl Store {
         MapView::of(self.current(), map)
     }
 
+    /// True if `view` is `map` as it is now (they share its tree); O(1), without taking a
+    /// view. Any write to `map` since `view` was taken makes it false.
+    #[must_use]
+    pub fn map_is(&self, map: &MapName, view: &MapView) -> bool {
+        view.shares_tree_with(self.current().map(map).map(|state| &state.entries))
+    }
+
     /// Begins a transaction reading the current state; O(1).
     #[must_use]
     pub fn begin(&self) -> Tx {

@@ -462,12 +462,6 @@ impl Node {
         self.tree.root().expect("leaf 0 exists from genesis on")
     }
 
-    /// True if `id` is a user of the service (its certificate is in `users.certs`).
-    #[must_use]
-    pub fn is_user(&self, id: coco_types::UserId) -> bool {
-        crate::published::is_user_in(&self.kv.snapshot(), id)
-    }
-
     /// Asserts the node's invariants; called after every mutation in tests.
     ///
     /// # Panics

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
-use coco_kv::{MapName, MapView, Snapshot};
+use coco_kv::{MapName, MapView};
 use coco_types::UserId;
 
 use crate::node::Node;
@@ -61,7 +61,7 @@ impl Facts {
     }
 
     fn still_hold(&self, node: &Node) -> bool {
-        self.open == node.is_open() && self.users.shares_tree(&node.kv.map_view(&USERS))
+        self.open == node.is_open() && node.kv.map_is(&USERS, &self.users)
     }
 }
 
@@ -132,11 +132,6 @@ impl Board {
 
 fn uncommitted(node: &Node) -> u64 {
     node.last_seqno().0 - node.committed.seqno.0
-}
-
-/// True if `id`'s certificate is in `users.certs` in `kv`.
-pub(crate) fn is_user_in(kv: &Snapshot, id: UserId) -> bool {
-    kv.get(&USERS, id.to_hex().as_bytes()).is_some()
 }
 
 /// When the next signature is due: after `tx_interval` unsigned transactions, or

@@ -508,3 +508,22 @@ fn replace_swaps_contents_and_refuses_transactions_begun_before() {
     stale.put(&map("m"), b"x", b"lost");
     conflict(store.commit(stale));
 }
+
+#[test]
+fn a_map_view_is_the_map_until_that_map_is_written() {
+    let mut store = Store::new();
+    let absent = store.map_view(&map("m"));
+    assert!(store.map_is(&map("m"), &absent), "an absent map is its empty view");
+    put(&mut store, b"k", b"v");
+    assert!(!store.map_is(&map("m"), &absent));
+
+    let view = store.map_view(&map("m"));
+    assert!(store.map_is(&map("m"), &view));
+    let mut tx = store.begin();
+    tx.put(&map("other"), b"k", b"v");
+    written(store.commit(tx).unwrap());
+    assert!(store.map_is(&map("m"), &view), "writes to other maps leave it alone");
+    put(&mut store, b"k", b"w");
+    assert!(!store.map_is(&map("m"), &view));
+    assert_eq!(view.get(b"k"), Some(&b"v"[..]), "the view keeps what it saw");
+}
